@@ -1,0 +1,103 @@
+"""Hyperparameters: one frozen dataclass with the paper's defaults, plus named presets.
+
+`paper` is exactly ../shared/design/singan-reference.md; `fast` is the CPU default.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import SinGANError
+
+
+@dataclass(frozen=True)
+class SinGANConfig:
+    # Pyramid
+    max_size: int = 250          # long side of the finest scale
+    min_size: int = 25           # short side of the coarsest scale (about)
+    scale_factor: float = 0.75   # initial factor; recomputed exactly from the sizes
+    # Networks
+    base_channels: int = 32      # nfc at scale 0
+    max_channels: int = 128      # widths double every `channels_double_every` scales up to this
+    channels_double_every: int = 4
+    num_layers: int = 5          # convs per network (head, body..., tail)
+    kernel_size: int = 3
+    leaky_slope: float = 0.2
+    bn_momentum: float = 0.9     # PyTorch momentum 0.1 == Keras momentum 0.9
+    # Optimisation
+    iters_per_scale: int = 2000
+    critic_steps: int = 3
+    generator_steps: int = 3
+    lr_g: float = 5e-4
+    lr_d: float = 5e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    lr_decay_at: float = 0.8     # fraction of iters_per_scale after which lr is multiplied by lr_decay
+    lr_decay: float = 0.1
+    # Losses
+    alpha: float = 10.0          # reconstruction weight
+    gp_weight: float = 0.1
+    noise_amp_init: float = 0.1
+    # Speed (do not change the math)
+    jit_compile: bool = True
+    steps_per_execution: int = 10
+
+    def __post_init__(self):
+        positive_ints = ["max_size", "min_size", "base_channels", "max_channels",
+                         "channels_double_every", "iters_per_scale", "critic_steps",
+                         "generator_steps", "steps_per_execution"]
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise SinGANError(f"config: {name} must be a positive integer, got {value!r}")
+        if self.num_layers < 3:
+            raise SinGANError("config: num_layers must be at least 3 (head, body, tail)")
+        if self.min_size < 2 * self.receptive_pad + 1:
+            raise SinGANError(f"config: min_size must be at least {2 * self.receptive_pad + 1} "
+                              "(the critic's receptive field)")
+        if self.min_size > self.max_size:
+            raise SinGANError(f"config: min_size ({self.min_size}) exceeds max_size ({self.max_size})")
+        if not 0.0 < self.scale_factor < 1.0:
+            raise SinGANError("config: scale_factor must lie in (0, 1)")
+        for name in ["lr_g", "lr_d", "alpha", "gp_weight", "noise_amp_init"]:
+            if getattr(self, name) < 0:
+                raise SinGANError(f"config: {name} must be non-negative")
+
+    @property
+    def receptive_pad(self) -> int:
+        """Pixels lost per side by the valid convs (5 for five 3x3 convs)."""
+        return self.num_layers * (self.kernel_size // 2)
+
+    def channels(self, scale: int) -> int:
+        """Width of G and D at a scale: nfc = min(32 * 2**floor(n/4), 128) for the paper."""
+        return min(self.base_channels * 2 ** (scale // self.channels_double_every), self.max_channels)
+
+    def replace(self, **changes) -> "SinGANConfig":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise SinGANError(f"config: unknown option(s) {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SinGANConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+PAPER = SinGANConfig()
+
+# First cut for 2-core CPUs: smaller images, constant narrow width, fewer iterations.
+# Critic and generator keep 3 steps each: cheap steps cost quality (reference notes).
+FAST = PAPER.replace(max_size=128, max_channels=32, iters_per_scale=300)
+
+PRESETS = {"paper": PAPER, "fast": FAST}
+
+
+def preset(name: str) -> SinGANConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise SinGANError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None

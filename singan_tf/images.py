@@ -1,0 +1,117 @@
+"""Image files in and out: validation, colour-mode conversion, the default image, contact sheets.
+
+Arrays in the library are float32 HxWx3 in [-1, 1]; files are 8-bit RGB PNGs.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+def default_image_path() -> Path:
+    """A natural photo shipped in the scikit-image wheel: a SpaceX launch (public domain)."""
+    return Path(str(importlib.resources.files("skimage") / "data" / "rocket.jpg"))
+
+
+def load_image(path) -> tuple[np.ndarray, list[str]]:
+    """Read any Pillow-readable image as float32 RGB in [-1, 1].
+
+    Returns the array and notes on what was converted, for the caller to show.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"image not found: {path}")
+    if path.is_dir():
+        raise ImageError(f"expected an image file, got a directory: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except UnidentifiedImageError:
+        raise ImageError(f"not an image Pillow can read: {path}") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"cannot read image {path}: {err}") from None
+    return _to_rgb(im)
+
+
+def _to_rgb(im: Image.Image) -> tuple[np.ndarray, list[str]]:
+    notes = []
+    mode = im.mode
+    if mode in _SIXTEEN_BIT_MODES or mode == "F":
+        values = np.asarray(im, dtype=np.float64)
+        if mode == "F":
+            top = max(values.max(), 1e-12)   # float images have no fixed range
+        elif values.max() > 255:
+            top = 65535.0
+        else:
+            top = 255.0                      # 8-bit values stored in a wide mode
+        gray = np.clip(values / top, 0.0, 1.0)
+        rgb = np.repeat(gray[..., None], 3, axis=-1)
+        notes.append(f"converted {mode} (high bit depth grayscale) to 8-bit RGB")
+        rgb = np.round(rgb * 255.0) / 255.0
+    else:
+        has_alpha = "A" in im.getbands() or (mode == "P" and "transparency" in im.info)
+        if has_alpha:
+            notes.append(f"dropped the alpha channel of a {mode} image")
+            im = im.convert("RGBA")
+        elif mode != "RGB":
+            notes.append(f"converted {mode} image to RGB")
+        rgb = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
+    return (rgb * 2.0 - 1.0).astype(np.float32), notes
+
+
+def load_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A mask as float32 HxW in [0, 1] (white = 1). Single-channel or RGB files only."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"mask not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (UnidentifiedImageError, OSError) as err:
+        raise ImageError(f"cannot read mask {path}: {err}") from None
+    if im.mode not in {"1", "L", "RGB", "I;16", "I"}:
+        raise ImageError(f"mask {path} is {im.mode}; expected a single-channel or RGB image")
+    mask = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    if size is not None and mask.shape != tuple(size):
+        raise ImageError(f"mask {path} is {mask.shape[0]}x{mask.shape[1]} but its image is "
+                         f"{size[0]}x{size[1]}; they must be the same size")
+    return mask
+
+
+def to_uint8(images) -> np.ndarray:
+    """[-1, 1] floats -> uint8, rounding to nearest."""
+    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def save_png(path, image_uint8: np.ndarray) -> None:
+    """Write atomically: a reader never sees a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(image_uint8).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def contact_sheet(images: list[np.ndarray], labels: list[str] | None = None,
+                  pad: int = 4, label_height: int = 14) -> np.ndarray:
+    """uint8 images side by side on white, each with a caption above it."""
+    height = max(im.shape[0] for im in images)
+    width = sum(im.shape[1] for im in images) + pad * (len(images) + 1)
+    top = label_height if labels else 0
+    sheet = Image.new("RGB", (width, height + top + 2 * pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = pad
+    for i, im in enumerate(images):
+        sheet.paste(Image.fromarray(im), (x, top + pad))
+        if labels:
+            draw.text((x, 1), labels[i], fill="black")
+        x += im.shape[1] + pad
+    return np.asarray(sheet)

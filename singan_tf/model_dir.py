@@ -1,0 +1,144 @@
+"""The on-disk model format (version 1), documented in README.md "Model directory".
+
+    MODEL_DIR/
+      singan.json                  manifest: format, config, sizes, per-scale noise_amp,
+                                   widths and training seconds; rewritten atomically
+      reals.npz                    the training image at every scale (float32, [-1, 1])
+      scales/NN/generator.keras    G_NN (keras.saving format)
+      scales/NN/discriminator.keras
+      scales/NN/z_opt.npy          the fixed reconstruction noise
+      previews/scale_NN.png        real | reconstruction | 4 samples, after each scale
+      logs/scale_NN/               TensorBoard
+
+A scale directory appears by rename only when all its files are written, and the manifest
+lists a scale only after that, so an interrupted fit never leaves a half-written scale.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import models  # noqa: F401  (registers the Keras classes for loading)
+from .config import SinGANConfig
+from .errors import ModelDirError
+
+FORMAT = "singan-tf-model"
+FORMAT_VERSION = 1
+MANIFEST = "singan.json"
+REALS = "reals.npz"
+
+
+@dataclass
+class ScaleFiles:
+    generator: keras.Model
+    discriminator: keras.Model
+    z_opt: np.ndarray
+
+
+def scale_dir(model_dir, scale: int) -> Path:
+    return Path(model_dir) / "scales" / f"{scale:02d}"
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def new_manifest(config: SinGANConfig, preset: str, seed: int, source: str,
+                 source_size, sizes, factor: float, task: str = "generation", **extra) -> dict:
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "task": task,
+            "preset": preset, "seed": seed, "config": config.to_dict(),
+            "source_image": source, "source_size": list(source_size),
+            "sizes": [list(s) for s in sizes], "scale_factor": factor,
+            "num_scales": len(sizes), "scales": [], "train_seconds": 0.0, **extra}
+
+
+def save_reals(model_dir, reals) -> None:
+    path = Path(model_dir) / REALS
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **{f"scale_{n:02d}": np.asarray(r) for n, r in enumerate(reals)})
+    os.replace(tmp, path)
+
+
+def save_scale(model_dir, scale: int, generator, discriminator, z_opt) -> None:
+    """Write one finished scale to a temporary directory, then rename it into place."""
+    final = scale_dir(model_dir, scale)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{scale:02d}-", dir=final.parent))
+    try:
+        generator.save(tmp / "generator.keras")
+        discriminator.save(tmp / "discriminator.keras")
+        np.save(tmp / "z_opt.npy", np.asarray(z_opt))
+        if final.exists():  # left by a run killed between this rename and the manifest
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def remove_partial_scales(model_dir) -> None:
+    """Drop temporary scale directories left by a killed fit."""
+    root = Path(model_dir) / "scales"
+    if root.is_dir():
+        for child in root.iterdir():
+            if child.name.startswith("."):
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def read_manifest(model_dir) -> dict:
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelDirError(f"model directory not found: {model_dir}")
+    path = model_dir / MANIFEST
+    if not path.is_file():
+        raise ModelDirError(f"{model_dir} is not a singan-tf model directory "
+                            f"(missing {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelDirError(f"{path} is corrupt: {err}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelDirError(f"{path} is not a singan-tf manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelDirError(f"{path} has format version {manifest.get('format_version')}; "
+                            f"this singan-tf reads version {FORMAT_VERSION}")
+    missing = [k for k in ("config", "sizes", "scales", "num_scales") if k not in manifest]
+    if missing:
+        raise ModelDirError(f"{path} is corrupt: missing {', '.join(missing)}")
+    return manifest
+
+
+def load_reals(model_dir, num_scales: int) -> list[np.ndarray]:
+    path = Path(model_dir) / REALS
+    if not path.is_file():
+        raise ModelDirError(f"{model_dir} is incomplete: missing {REALS}")
+    try:
+        with np.load(path) as data:
+            return [data[f"scale_{n:02d}"] for n in range(num_scales)]
+    except (KeyError, ValueError, OSError) as err:
+        raise ModelDirError(f"{path} is corrupt: {err}") from None
+
+
+def load_scale(model_dir, scale: int) -> ScaleFiles:
+    directory = scale_dir(model_dir, scale)
+    names = ["generator.keras", "discriminator.keras", "z_opt.npy"]
+    missing = [str(directory / n) for n in names if not (directory / n).is_file()]
+    if missing:
+        raise ModelDirError(f"model directory is incomplete: missing {', '.join(missing)}")
+    try:
+        generator = keras.saving.load_model(directory / "generator.keras", compile=False)
+        discriminator = keras.saving.load_model(directory / "discriminator.keras", compile=False)
+        z_opt = np.load(directory / "z_opt.npy")
+    except Exception as err:  # Keras raises many types for a damaged zip or h5
+        raise ModelDirError(f"scale {scale} in {model_dir} is corrupt: {err}") from None
+    generator.trainable = False
+    return ScaleFiles(generator, discriminator, z_opt)

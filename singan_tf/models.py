@@ -1,0 +1,238 @@
+"""One scale of SinGAN as Keras models: Generator, Discriminator and SinGANScale.
+
+SinGANScale owns its scale's G and D, a custom `train_step` (WGAN-GP critic steps, then
+generator steps with the reconstruction loss) and `keras.metrics.Mean` trackers, so it
+trains with `model.fit` and ordinary callbacks, and round-trips through `keras.saving`.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+PACKAGE = "singan_tf"
+
+
+def _conv(filters: int, kernel_size: int, name: str) -> keras.layers.Conv2D:
+    return keras.layers.Conv2D(filters, kernel_size, padding="valid", name=name,
+                               kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
+                               bias_initializer="zeros")
+
+
+class _ConvStack(keras.Model):
+    """head block + body blocks (Conv 3x3 valid -> BatchNorm -> LeakyReLU) + tail conv."""
+
+    def __init__(self, channels=32, out_channels=3, num_layers=5, kernel_size=3,
+                 leaky_slope=0.2, bn_momentum=0.9, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.out_channels = out_channels
+        self.num_layers = num_layers
+        self.kernel_size = kernel_size
+        self.leaky_slope = leaky_slope
+        self.bn_momentum = bn_momentum
+        self.blocks = []
+        for i in range(num_layers - 1):
+            name = "head" if i == 0 else f"body{i}"
+            self.blocks += [
+                _conv(channels, kernel_size, f"{name}_conv"),
+                # PyTorch momentum 0.1 is Keras momentum 0.9; eps matches PyTorch's 1e-5.
+                keras.layers.BatchNormalization(
+                    momentum=bn_momentum, epsilon=1e-5, name=f"{name}_bn",
+                    gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02)),
+                keras.layers.LeakyReLU(negative_slope=leaky_slope, name=f"{name}_act"),
+            ]
+        self.tail = _conv(out_channels, kernel_size, "tail_conv")
+
+    @property
+    def pad(self) -> int:
+        """Pixels each side that the valid convs remove."""
+        return self.num_layers * (self.kernel_size // 2)
+
+    def features(self, x, training=False):
+        for layer in self.blocks:
+            x = layer(x, training=training)
+        return self.tail(x)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels,
+                "num_layers": self.num_layers, "kernel_size": self.kernel_size,
+                "leaky_slope": self.leaky_slope, "bn_momentum": self.bn_momentum}
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class Generator(_ConvStack):
+    """G_n([noisy, prev]) = tanh(convs(pad(noisy))) + prev, where noisy = amp * z + prev.
+
+    Zero-padding the input by `pad` px makes the output the size of the input, for any H x W.
+    """
+
+    def __init__(self, channels=32, **kwargs):
+        kwargs.pop("out_channels", None)
+        super().__init__(channels=channels, out_channels=3, **kwargs)
+
+    def call(self, inputs, training=False):
+        noisy, prev = inputs
+        p = self.pad
+        x = ops.pad(noisy, [[0, 0], [p, p], [p, p], [0, 0]])
+        return ops.tanh(self.features(x, training=training)) + prev
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class Discriminator(_ConvStack):
+    """Patch critic: one unbounded score per receptive field (11x11 for the paper's nets)."""
+
+    def __init__(self, channels=32, **kwargs):
+        kwargs.pop("out_channels", None)
+        super().__init__(channels=channels, out_channels=1, **kwargs)
+
+    def call(self, images, training=False):
+        return self.features(images, training=training)
+
+
+def gradient_penalty(critic, real, fake, weight):
+    """SinGAN's WGAN-GP term: mean over pixels of (||dD/dx||_2 over channels - 1)^2.
+
+    The norm is per pixel, not per image (the official code's choice: 1-Lipschitz per
+    patch). One interpolation weight for the whole image. `weight` is drawn by the caller.
+    """
+    mixed = weight * real + (1.0 - weight) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = critic(mixed, training=True)
+    grads = tape.gradient(scores, mixed)
+    # The tiny epsilon keeps sqrt differentiable at an exactly-zero gradient.
+    norms = ops.sqrt(ops.sum(ops.square(grads), axis=-1) + 1e-12)
+    return ops.mean(ops.square(norms - 1.0))
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class SinGANScale(keras.Model):
+    """The GAN of one pyramid scale.
+
+    `fit` takes a dataset of `(real, prevs)`: `real` is this scale's training image
+    [1, H, W, 3] and `prevs` holds `critic_steps` random-path inputs [k, H, W, 3] (the
+    frozen coarser scales' output upsampled to this scale; zeros at scale 0). The
+    reconstruction path (fixed `z_opt` and `rec_prev`) and `noise_amp` are weights of
+    the model, set once before training.
+    """
+
+    def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,
+                 gp_weight=0.1, critic_steps=3, generator_steps=3, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.image_size = tuple(image_size)
+        self.noise_channels = noise_channels
+        self.alpha = alpha
+        self.gp_weight = gp_weight
+        self.critic_steps = critic_steps
+        self.generator_steps = generator_steps
+        self.seed = seed
+        h, w = self.image_size
+        self.noise_amp = self.add_weight(name="noise_amp", shape=(), initializer="ones",
+                                         trainable=False)
+        self.z_opt = self.add_weight(name="z_opt", shape=(1, h, w, noise_channels),
+                                     initializer="zeros", trainable=False)
+        self.rec_prev = self.add_weight(name="rec_prev", shape=(1, h, w, 3),
+                                        initializer="zeros", trainable=False)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.rec_loss_tracker = keras.metrics.Mean(name="rec_loss")
+        self.gp_tracker = keras.metrics.Mean(name="gp")
+        self.build()
+
+    def build(self, input_shape=None):
+        """Create G's and D's weights now, so weight copies and saving work before fit."""
+        zeros = ops.zeros((1, *self.image_size, 3))
+        self.generator([zeros, zeros])
+        self.discriminator(zeros)
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.rec_loss_tracker, self.gp_tracker]
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+
+    def get_compile_config(self):
+        return {"d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+                "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer)}
+
+    def compile_from_config(self, config):
+        self.compile(d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
+                     g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]))
+        # Built optimizers receive their saved slots (moments, step count) on load.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    def call(self, prev, training=False):
+        """A random output of this scale for the given coarser input."""
+        return self.generator([self._noisy(prev), prev], training=training)
+
+    def reconstruct(self, training=False):
+        """G applied to the fixed reconstruction input: should reproduce the real image."""
+        noisy = self.noise_amp * self.z_opt + self.rec_prev
+        return self.generator([noisy, self.rec_prev], training=training)
+
+    def _noisy(self, prev):
+        shape = (*ops.shape(prev)[:3], self.noise_channels)
+        z = keras.random.normal(shape, seed=self.seed_generator)
+        return self.noise_amp * z + prev
+
+    def train_step(self, data):
+        real, prevs = data
+        for step in range(self.critic_steps):
+            prev = prevs[step:step + 1]
+            fake = self.generator([self._noisy(prev), prev], training=True)
+            d_loss, gp = self._critic_step(real, fake)
+        for step in range(self.generator_steps):
+            # A fresh fake every step (the official code reuses a stale one).
+            prev = prevs[step % self.critic_steps:step % self.critic_steps + 1]
+            g_loss, rec_loss = self._generator_step(real, prev)
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.rec_loss_tracker.update_state(rec_loss)
+        self.gp_tracker.update_state(gp)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _critic_step(self, real, fake):
+        mix_weight = keras.random.uniform((), seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            real_score = ops.mean(self.discriminator(real, training=True))
+            fake_score = ops.mean(self.discriminator(fake, training=True))
+            gp = gradient_penalty(self.discriminator, real, fake, mix_weight)
+            d_loss = fake_score - real_score + self.gp_weight * gp
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
+        return d_loss, gp
+
+    def _generator_step(self, real, prev):
+        with tf.GradientTape() as tape:
+            fake = self.generator([self._noisy(prev), prev], training=True)
+            adversarial = -ops.mean(self.discriminator(fake, training=True))
+            rec_loss = ops.mean(ops.square(self.reconstruct(training=True) - real))
+            g_loss = adversarial + self.alpha * rec_loss
+        variables = self.generator.trainable_variables
+        self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
+        return g_loss, rec_loss
+
+    def get_config(self):
+        return {**super().get_config(),
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "image_size": list(self.image_size), "noise_channels": self.noise_channels,
+                "alpha": self.alpha, "gp_weight": self.gp_weight,
+                "critic_steps": self.critic_steps, "generator_steps": self.generator_steps,
+                "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        return cls(**config)

@@ -1,0 +1,86 @@
+"""Pyramid math: how many scales, what size each one is, and how images move between them.
+
+Pure functions of sizes and tensors; the formulas are the official code's, float
+arithmetic included (its `ceil` on 188 * r**9 = 25.000000000000004 gives 26, not 25).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from .errors import ImageError
+
+
+@dataclass(frozen=True)
+class PyramidSpec:
+    """Sizes of every scale, coarsest (0) first, and the exact factor between them."""
+    sizes: tuple[tuple[int, int], ...]
+    factor: float
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def finest(self) -> tuple[int, int]:
+        return self.sizes[-1]
+
+
+def fit_to_max_size(height: int, width: int, max_size: int) -> tuple[int, int]:
+    """Shrink so the long side is at most max_size (never enlarge)."""
+    scale = min(max_size / max(height, width), 1.0)
+    return math.ceil(height * scale), math.ceil(width * scale)
+
+
+def pyramid_spec(height: int, width: int, min_size: int, max_size: int,
+                 scale_factor: float = 0.75) -> PyramidSpec:
+    """The official `adjust_scales2image` followed by `creat_reals_pyramid`'s sizes.
+
+    The scale count is decided on the ORIGINAL size, then the factor is recomputed on the
+    image shrunk to max_size so that the coarsest short side is about min_size.
+    """
+    if min(height, width) < min_size:
+        raise ImageError(f"image is {height}x{width}, smaller than min_size={min_size} on its "
+                         "short side; use a larger image or a smaller --min-size")
+    num_scales = math.ceil(math.log(min_size / min(height, width), scale_factor)) + 1
+    scale_to_stop = math.ceil(math.log(min(max_size, max(height, width)) / max(height, width),
+                                       scale_factor))
+    stop_scale = num_scales - scale_to_stop
+    fitted_h, fitted_w = fit_to_max_size(height, width, max_size)
+    if stop_scale < 1 or min(fitted_h, fitted_w) < min_size:
+        raise ImageError(f"image is {height}x{width}: after shrinking to max_size={max_size} "
+                         f"its short side is below min_size={min_size}; raise --max-size or "
+                         "lower --min-size")
+    factor = math.pow(min_size / min(fitted_h, fitted_w), 1 / stop_scale)
+    sizes = []
+    for n in range(stop_scale + 1):
+        scale = math.pow(factor, stop_scale - n)
+        sizes.append((math.ceil(fitted_h * scale), math.ceil(fitted_w * scale)))
+    return PyramidSpec(tuple(sizes), factor)
+
+
+def retarget(size: tuple[int, int], scale_h: float, scale_w: float) -> tuple[int, int]:
+    """Size of one scale when sampling at scale_h x scale_w of the training size."""
+    return max(1, round(size[0] * scale_h)), max(1, round(size[1] * scale_w))
+
+
+def noise_channels(scale: int) -> int:
+    """Scale 0 draws one noise channel broadcast to RGB; finer scales draw three."""
+    return 1 if scale == 0 else 3
+
+
+def resize(images: tf.Tensor, size) -> tf.Tensor:
+    """Bicubic (Keys a=-0.5) with antialiasing when shrinking; images stay in [-1, 1].
+
+    Not XLA-compilable (no ResizeBicubic kernel), so it stays out of the jitted train step.
+    """
+    out = tf.image.resize(images, size, method="bicubic", antialias=True)
+    return tf.clip_by_value(out, -1.0, 1.0)
+
+
+def real_pyramid(image: tf.Tensor, spec: PyramidSpec) -> list[tf.Tensor]:
+    """Every scale's training image, each resized directly from the finest one."""
+    finest = resize(image[None], spec.finest)
+    return [resize(finest, size) for size in spec.sizes[:-1]] + [finest]

@@ -1,0 +1,271 @@
+"""PyramidTrainer: trains SinGAN coarse to fine, one SinGANScale per scale.
+
+Each finished scale is frozen and written to the model directory atomically, so a killed
+fit loses at most the scale in progress and `resume=True` continues from there.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import model_dir as fmt
+from .config import FAST, SinGANConfig
+from .errors import ImageError, ModelDirError, SinGANError
+from .images import contact_sheet, load_image, save_png, to_uint8
+from .models import Discriminator, Generator, SinGANScale
+from .progress import ScaleProgress, format_seconds
+from .pyramid import noise_channels, pyramid_spec, real_pyramid, resize
+from .sampler import PyramidSampler, reconstruct_scale
+from .singan import SinGAN
+
+PREVIEW_SAMPLES = 4
+
+
+def steps_per_execution(cfg: SinGANConfig) -> int:
+    """Keras runs whole executions (it would train 40 steps for 35 at 10 per execution),
+    so use the largest count up to the configured one that divides the iterations."""
+    return max(d for d in range(1, min(cfg.steps_per_execution, cfg.iters_per_scale) + 1)
+               if cfg.iters_per_scale % d == 0)
+
+
+class PyramidTrainer:
+    """Fit one image into a model directory.
+
+    callbacks: extra Keras callbacks given to every scale's `fit` (the scale index is
+    available as `trainer.current_scale`).
+    """
+
+    def __init__(self, model_dir, config: SinGANConfig = FAST, preset: str = "custom",
+                 seed: int = 0, callbacks=(), verbose: int = 1, tensorboard: bool = True):
+        self.model_dir = Path(model_dir)
+        self.config = config
+        self.preset = preset
+        self.seed = int(seed)
+        self.callbacks = list(callbacks)
+        self.verbose = verbose
+        self.tensorboard = tensorboard
+        self.current_scale = None
+
+    # ------------------------------------------------------------------ setup
+    def fit(self, image=None, resume: bool = False, overwrite: bool = False) -> SinGAN:
+        """Train on `image` (a path) and return the trained model.
+
+        resume: continue the model directory's unfinished fit (its saved config is used).
+        overwrite: replace an existing model directory.
+        """
+        if resume and overwrite:
+            raise SinGANError("choose either resume or overwrite, not both")
+        if resume:
+            manifest, reals = self._resume_state(image)
+        else:
+            manifest, reals = self._start(image, overwrite)
+        return self._train(manifest, reals)
+
+    def _log(self, message: str) -> None:
+        if self.verbose:
+            print(message, flush=True)
+
+    def _prepare_image(self, image):
+        array, notes = load_image(image)
+        for note in notes:
+            self._log(f"note: {note}")
+        h, w = array.shape[:2]
+        spec = pyramid_spec(h, w, self.config.min_size, self.config.max_size,
+                            self.config.scale_factor)
+        if spec.finest != (h, w):
+            self._log(f"note: image is {h}x{w}; shrunk to {spec.finest[0]}x{spec.finest[1]} "
+                      f"(max_size={self.config.max_size})")
+        return array, spec
+
+    def _start(self, image, overwrite):
+        if image is None:
+            raise SinGANError("fit needs an image")
+        array, spec = self._prepare_image(image)  # validate input before touching the output
+        self._claim_output_dir(overwrite)
+        reals = [r[0].numpy() for r in real_pyramid(tf.constant(array), spec)]
+        manifest = fmt.new_manifest(self.config, self.preset, self.seed, str(image),
+                                    array.shape[:2], spec.sizes, spec.factor)
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        fmt.save_reals(self.model_dir, reals)
+        fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
+        return manifest, reals
+
+    def _claim_output_dir(self, overwrite):
+        directory = self.model_dir
+        if directory.exists() and not directory.is_dir():
+            raise ModelDirError(f"{directory} exists and is not a directory")
+        if not directory.exists() or not any(directory.iterdir()):
+            return
+        if not overwrite:
+            raise ModelDirError(f"{directory} is not empty; use --resume to continue its fit "
+                                "or --overwrite to start again")
+        if not (directory / fmt.MANIFEST).is_file():
+            raise ModelDirError(f"refusing to overwrite {directory}: it is not a singan-tf "
+                                "model directory")
+        shutil.rmtree(directory)
+
+    def _resume_state(self, image):
+        manifest = fmt.read_manifest(self.model_dir)
+        reals = fmt.load_reals(self.model_dir, manifest["num_scales"])
+        self.config = SinGANConfig.from_dict(manifest["config"])
+        self.preset, self.seed = manifest["preset"], manifest["seed"]
+        if image is not None:
+            array, spec = self._prepare_image(image)
+            finest = real_pyramid(tf.constant(array), spec)[-1][0].numpy()
+            if finest.shape != reals[-1].shape or np.abs(finest - reals[-1]).max() > 2 / 255:
+                raise ImageError(f"{image} is not the image {self.model_dir} was trained on")
+        fmt.remove_partial_scales(self.model_dir)
+        done = len(manifest["scales"])
+        if done == manifest["num_scales"]:
+            self._log(f"{self.model_dir} is already fully trained ({done} scales)")
+        else:
+            self._log(f"resuming at scale {done} of {manifest['num_scales']}")
+        return manifest, reals
+
+    # --------------------------------------------------------------- training
+    def _train(self, manifest, reals) -> SinGAN:
+        cfg = self.config
+        sizes = [tuple(s) for s in manifest["sizes"]]
+        generators, discriminators, z_opts, reconstructions = [], [], [], []
+        noise_amps = [s["noise_amp"] for s in manifest["scales"]]
+        for n in range(len(manifest["scales"])):
+            files = fmt.load_scale(self.model_dir, n)
+            generators.append(files.generator)
+            discriminators.append(files.discriminator)
+            z_opts.append(files.z_opt)
+            prev = self._rec_prev(reconstructions, sizes, n)
+            reconstructions.append(reconstruct_scale(files.generator, noise_amps[n],
+                                                     files.z_opt, prev)[0])
+        total = len(sizes)
+        if len(generators) < total:
+            self._log(f"training {total - len(generators)} of {total} scales, sizes "
+                      f"{sizes[0][0]}x{sizes[0][1]} .. {sizes[-1][0]}x{sizes[-1][1]}, "
+                      f"preset {self.preset}")
+        for n in range(len(generators), total):
+            self.current_scale = n
+            started = time.perf_counter()
+            scale = self._build_scale(n, sizes[n], generators, discriminators)
+            rec_prev = self._rec_prev(reconstructions, sizes, n)
+            real = tf.constant(reals[n][None])
+            z_opt = self._z_opt(n, sizes[n])
+            amp = 1.0 if n == 0 else cfg.noise_amp_init * float(
+                tf.sqrt(tf.reduce_mean(tf.square(real - rec_prev))))
+            scale.noise_amp.assign(amp)
+            scale.z_opt.assign(z_opt)
+            scale.rec_prev.assign(rec_prev)
+            frozen = PyramidSampler(generators, noise_amps, sizes, reconstructions)
+            history = scale.fit(self._dataset(real, frozen, n), epochs=1,
+                                steps_per_epoch=cfg.iters_per_scale, verbose=0, shuffle=False,
+                                callbacks=self._scale_callbacks(n, sizes, manifest))
+            scale.generator.trainable = False
+            reconstructions.append(reconstruct_scale(scale.generator, amp, z_opt, rec_prev)[0])
+            generators.append(scale.generator)
+            discriminators.append(scale.discriminator)
+            noise_amps.append(amp)
+            z_opts.append(z_opt)
+            fmt.save_scale(self.model_dir, n, scale.generator, scale.discriminator, z_opt)
+            seconds = time.perf_counter() - started
+            losses = {k: float(v[-1]) for k, v in history.history.items()}
+            manifest["scales"].append({"index": n, "size": list(sizes[n]),
+                                       "channels": cfg.channels(n), "noise_amp": amp,
+                                       "train_seconds": round(seconds, 2),
+                                       "final_losses": losses})
+            manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
+            fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
+            self._save_preview(n, generators, noise_amps, sizes, reconstructions, reals[n])
+            self._log(f"scale {n}: {format_seconds(seconds)}, rec_loss {losses['rec_loss']:.4f}, "
+                      f"noise_amp {amp:.4f}")
+        self.current_scale = None
+        if total:
+            self._log(f"done: {total} scales in {format_seconds(manifest['train_seconds'])} "
+                      f"-> {self.model_dir}")
+        return SinGAN(manifest, generators, z_opts, reals, path=self.model_dir)
+
+    def _build_scale(self, n, size, generators, discriminators) -> SinGANScale:
+        cfg = self.config
+        # One seed per scale: a resumed fit draws exactly what an uninterrupted one would.
+        keras.utils.set_random_seed(self._scale_seed(n))
+        width = cfg.channels(n)
+        layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
+                      leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
+        scale = SinGANScale(Generator(width, **layers), Discriminator(width, **layers), size,
+                            noise_channels=noise_channels(n), alpha=cfg.alpha,
+                            gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
+                            generator_steps=cfg.generator_steps, seed=self._scale_seed(n),
+                            name=f"singan_scale_{n:02d}")
+        if n > 0 and cfg.channels(n - 1) == width:  # inherit the coarser scale's weights
+            scale.generator.set_weights(generators[-1].get_weights())
+            scale.discriminator.set_weights(discriminators[-1].get_weights())
+        scale.compile(d_optimizer=self._adam(cfg.lr_d, cfg.critic_steps),
+                      g_optimizer=self._adam(cfg.lr_g, cfg.generator_steps),
+                      jit_compile=cfg.jit_compile,
+                      steps_per_execution=steps_per_execution(cfg))
+        return scale
+
+    def _scale_seed(self, n: int) -> int:
+        return (self.seed * 1009 + n) % (2 ** 31)
+
+    def _adam(self, lr: float, steps_per_iteration: int):
+        """Adam with the lr cut by lr_decay after lr_decay_at of the iterations."""
+        cfg = self.config
+        decay_step = int(cfg.lr_decay_at * cfg.iters_per_scale) * steps_per_iteration
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
+        return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+
+    def _z_opt(self, n, size) -> np.ndarray:
+        """Fixed reconstruction noise: random (drawn once) at scale 0, zeros above."""
+        if n > 0:
+            return np.zeros((1, *size, 3), np.float32)
+        rng = np.random.default_rng(self._scale_seed(0))
+        return rng.standard_normal((1, *size, noise_channels(0))).astype(np.float32)
+
+    @staticmethod
+    def _rec_prev(reconstructions, sizes, n):
+        if n == 0:
+            return tf.zeros((1, *sizes[0], 3))
+        return resize(reconstructions[n - 1][None], sizes[n])
+
+    def _dataset(self, real, frozen: PyramidSampler, n: int) -> tf.data.Dataset:
+        """(real, prevs) per iteration; prevs are fresh random-path inputs, one per critic step."""
+        steps = self.config.critic_steps
+        scale_seed = self._scale_seed(n)
+
+        def element(step):
+            seed = tf.stack([tf.constant(scale_seed, tf.int64), step])
+            return real, frozen.random_input(n, steps, seed)
+
+        return tf.data.Dataset.counter().map(element).prefetch(2)
+
+    def _scale_callbacks(self, n, sizes, manifest):
+        cfg = self.config
+        work = [h * w * cfg.channels(m) ** 2 for m, (h, w) in enumerate(sizes)]
+        title = (f"scale {n + 1}/{len(sizes)}: {sizes[n][0]}x{sizes[n][1]}, "
+                 f"{cfg.channels(n)} channels, {cfg.iters_per_scale} iterations")
+        callbacks = [ScaleProgress(title, cfg.iters_per_scale, sum(work[n + 1:]) / work[n],
+                                   verbose=self.verbose)]
+        if self.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(
+                self.model_dir / "logs" / f"scale_{n:02d}", write_graph=False,
+                update_freq=steps_per_execution(cfg)))
+        return callbacks + self.callbacks
+
+    def _save_preview(self, n, generators, noise_amps, sizes, reconstructions, real):
+        sampler = PyramidSampler(generators, noise_amps, sizes, reconstructions)
+        samples = sampler.run(self._scale_seed(n), PREVIEW_SAMPLES, sizes, stop_scale=n + 1)
+        images = [to_uint8(real), to_uint8(reconstructions[n])] + list(to_uint8(samples))
+        labels = ["real", "reconstruction"] + [f"sample {i + 1}" for i in range(PREVIEW_SAMPLES)]
+        directory = self.model_dir / "previews"
+        directory.mkdir(exist_ok=True)
+        save_png(directory / f"scale_{n:02d}.png", contact_sheet(images, labels))
+
+
+def fit(image, model_dir, config: SinGANConfig = FAST, **kwargs) -> SinGAN:
+    """Train SinGAN on one image; see PyramidTrainer for the options."""
+    fit_options = {k: kwargs.pop(k) for k in ("resume", "overwrite") if k in kwargs}
+    return PyramidTrainer(model_dir, config, **kwargs).fit(image, **fit_options)

@@ -1,0 +1,153 @@
+"""The singan-tf command line: end to end, and every user error as one clear line."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from singan_tf.cli import main
+
+from conftest import write_image
+
+TINY_ARGS = ["--max-size", "40", "--min-size", "24", "--iters", "20", "--no-xla",
+             "--no-tensorboard"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_user_error(result, message, code=1):
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_fit_sample_info_end_to_end(tmp_path):
+    image = write_image(tmp_path / "in.png", 60, 72, mode="RGBA")  # like colusseum.png
+    model = tmp_path / "model"
+    result = run("fit", image, "-o", model, *TINY_ARGS, "--seed", 3)
+    assert result.exit_code == 0, result.output
+    assert "dropped the alpha channel" in result.output
+    assert "shrunk to 34x40" in result.output
+    assert "done: 3 scales" in result.output
+
+    info = run("info", model)
+    assert info.exit_code == 0 and "(complete)" in info.output and "34x40" in info.output
+    assert json.loads(run("info", model, "--json").output)["num_scales"] == 3
+
+    out = tmp_path / "samples"
+    result = run("sample", model, "-o", out, "-n", 3, "--seed", 7, "--scale-w", 1.5)
+    assert result.exit_code == 0, result.output
+    files = sorted(out.glob("*.png"))
+    assert len(files) == 3
+    assert Image.open(files[0]).size == (60, 34)
+    again = run("sample", model, "-o", tmp_path / "again", "-n", 3, "--seed", 7, "--scale-w", 1.5)
+    assert again.exit_code == 0
+    for a, b in zip(files, sorted((tmp_path / "again").glob("*.png"))):
+        np.testing.assert_array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda d: d / "missing.png", "image not found"),
+    (lambda d: d, "directory"),
+    (lambda d: (d / "t.png").write_text("hello") and d / "t.png", "not an image"),
+    (lambda d: write_image(d / "small.png", 16, 20), "smaller than min_size"),
+])
+def test_fit_rejects_bad_images_and_writes_nothing(tmp_path, make, message):
+    image = make(tmp_path)
+    model = tmp_path / "model"
+    assert_user_error(run("fit", image, "-o", model, *TINY_ARGS), message)
+    assert not model.exists()
+
+
+@pytest.mark.parametrize("option,value", [("--max-size", 0), ("--min-size", -3), ("--iters", 0),
+                                          ("--preset", "slow"), ("--seed", -1)])
+def test_fit_rejects_bad_options(tmp_path, option, value):
+    image = write_image(tmp_path / "in.png")
+    result = run("fit", image, "-o", tmp_path / "m", option, value)
+    assert result.exit_code == 2 and option in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_fit_refuses_a_non_empty_directory(tmp_path):
+    image = write_image(tmp_path / "in.png")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "keep.txt").write_text("x")
+    assert_user_error(run("fit", image, "-o", tmp_path / "m", *TINY_ARGS), "not empty")
+    assert_user_error(run("fit", image, "-o", tmp_path / "m", *TINY_ARGS, "--overwrite"),
+                      "not a singan-tf model")
+    assert_user_error(run("fit", "-o", tmp_path / "m", "--resume", "--iters", 5), "saved settings")
+    assert (tmp_path / "m" / "keep.txt").exists()
+
+
+def test_sample_errors(tmp_path, fitted_model_dir):
+    assert_user_error(run("sample", tmp_path / "nope", "-o", tmp_path / "s"), "not found")
+    assert_user_error(run("sample", fitted_model_dir, "-o", tmp_path / "s", "--start-scale", 3),
+                      "start scale must be in 0..2")
+    assert_user_error(run("sample", fitted_model_dir, "-o", tmp_path / "s", "--scale-h", 0),
+                      "scale_h must be positive")
+    result = run("sample", fitted_model_dir, "-o", tmp_path / "s", "-n", 0)
+    assert result.exit_code == 2 and "--num" in result.output
+    (tmp_path / "file").write_text("x")
+    assert_user_error(run("sample", fitted_model_dir, "-o", tmp_path / "file"), "not a directory")
+    assert not (tmp_path / "s").exists()
+
+
+def test_info_on_a_corrupt_model(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "singan.json").write_text("[1, 2")
+    assert_user_error(run("info", tmp_path / "m"), "corrupt")
+
+
+def _cli(*args):
+    exe = Path(sys.executable).with_name("singan-tf")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "singan_tf.cli"]
+    return command + [str(a) for a in args]
+
+
+@pytest.mark.slow
+def test_killed_fit_keeps_finished_scales_and_resumes(tmp_path):
+    """A real `singan-tf fit` (XLA on) killed with SIGKILL mid-scale, then --resume."""
+    image = write_image(tmp_path / "in.png", 40, 48)
+    model = tmp_path / "model"
+    args = ["fit", image, "-o", model, "--max-size", "40", "--min-size", "24", "--iters", "30"]
+    process = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = model / "singan.json"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and process.poll() is None:
+            if manifest.exists() and len(json.loads(manifest.read_text())["scales"]) >= 1:
+                break
+            time.sleep(0.1)
+        assert process.poll() is None, "fit finished before it could be interrupted"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    done = len(json.loads(manifest.read_text())["scales"])
+    assert done < 3
+    assert sorted(p.name for p in (model / "scales").iterdir() if not p.name.startswith(".")) \
+        == [f"{n:02d}" for n in range(done)]
+
+    info = subprocess.run(_cli("info", model), capture_output=True, text=True)
+    assert "INCOMPLETE" in info.stdout
+    sample = subprocess.run(_cli("sample", model, "-o", tmp_path / "s"), capture_output=True,
+                            text=True)
+    assert sample.returncode == 1 and "--resume" in sample.stderr
+
+    resumed = subprocess.run(_cli("fit", "-o", model, "--resume"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming at scale {done}" in resumed.stdout
+    assert not [p for p in (model / "scales").iterdir() if p.name.startswith(".")]
+    sample = subprocess.run(_cli("sample", model, "-o", tmp_path / "s", "-n", 2),
+                            capture_output=True, text=True)
+    assert sample.returncode == 0, sample.stderr
+    assert len(list((tmp_path / "s").glob("*.png"))) == 2

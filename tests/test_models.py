@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import keras
+import tensorflow as tf
+
+from singan_tf.models import Discriminator, Generator, SinGANScale, gradient_penalty
+
+
+@pytest.mark.parametrize("height,width", [(25, 25), (27, 41), (33, 20)])
+def test_generator_keeps_size_and_critic_is_a_patch_map(height, width):
+    generator, critic = Generator(8), Discriminator(8)
+    prev = tf.random.normal((2, height, width, 3))
+    out = generator([prev, prev])
+    assert out.shape == (2, height, width, 3)
+    assert critic(out).shape == (2, height - 10, width - 10, 1)  # 11x11 receptive field
+
+
+def test_generator_is_residual_on_prev():
+    generator = Generator(8)
+    prev = tf.random.normal((1, 30, 30, 3))
+    out = generator([prev, prev])
+    # tanh(...) + prev: the difference is bounded by 1 in every pixel.
+    assert float(tf.reduce_max(tf.abs(out - prev))) <= 1.0
+
+
+def test_gradient_penalty_is_per_pixel_norm_of_input_gradient():
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=3).astype(np.float32)
+    real = rng.normal(size=(1, 5, 7, 3)).astype(np.float32)
+    fake = rng.normal(size=(1, 5, 7, 3)).astype(np.float32)
+
+    def critic(x, training=False):  # D(x) = sum_c w_c x_c^2 per pixel; dD/dx = 2 w x
+        return tf.reduce_sum(weights * tf.square(x), axis=-1, keepdims=True)
+
+    mix = 0.3
+    gp = gradient_penalty(critic, tf.constant(real), tf.constant(fake), mix)
+    mixed = mix * real + (1 - mix) * fake
+    norms = np.sqrt(((2 * weights * mixed) ** 2).sum(axis=-1))
+    assert float(gp) == pytest.approx(((norms - 1) ** 2).mean(), rel=1e-5)
+
+
+def test_gradient_penalty_does_not_depend_on_image_size():
+    weights = tf.constant([[[[0.6], [0.0], [0.0]]]])  # 1x1 conv: gradient w at every pixel
+
+    def critic(x, training=False):
+        return tf.nn.conv2d(x, weights, 1, "VALID")
+
+    for size in (4, 16):
+        real = tf.random.normal((1, size, size, 3))
+        gp = gradient_penalty(critic, real, tf.zeros_like(real), 0.5)
+        assert float(gp) == pytest.approx((0.6 - 1) ** 2, rel=1e-5)  # a per-image norm would grow
+
+
+def _scale(size=(32, 32), seed=0, steps_per_execution=5, **kwargs):
+    keras.utils.set_random_seed(seed)
+    model = SinGANScale(Generator(16), Discriminator(16), size, noise_channels=1, seed=seed,
+                        **kwargs)
+    model.compile(d_optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5),
+                  g_optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5),
+                  jit_compile=False, steps_per_execution=steps_per_execution)
+    return model
+
+
+def _dataset(real, critic_steps=3):
+    prevs = tf.zeros((critic_steps, *real.shape[1:]))
+    return tf.data.Dataset.from_tensors((real, prevs)).repeat()
+
+
+def test_training_lowers_reconstruction_loss_and_runs_callbacks():
+    real = tf.constant(np.random.default_rng(1).uniform(-1, 1, (1, 32, 32, 3)), tf.float32)
+    model = _scale(steps_per_execution=25)
+    model.z_opt.assign(tf.random.normal((1, 32, 32, 1)))
+    before = float(tf.reduce_mean(tf.square(model.reconstruct(training=True) - real)))
+    seen = []
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(logs))
+    history = model.fit(_dataset(real), epochs=4, steps_per_epoch=50, verbose=0,
+                        shuffle=False, callbacks=[callback])
+    assert set(history.history) == {"d_loss", "g_loss", "rec_loss", "gp"}
+    assert len(seen) == 4
+    after = history.history["rec_loss"][-1]
+    assert after < 0.5 * before
+
+
+def test_scale_round_trips_through_keras_saving(tmp_path):
+    real = tf.random.uniform((1, 24, 28, 3), -1, 1)
+    model = _scale(size=(24, 28), alpha=5.0, critic_steps=2, generator_steps=1)
+    model.noise_amp.assign(0.25)
+    model.z_opt.assign(tf.random.normal((1, 24, 28, 1)))
+    model.fit(_dataset(real, critic_steps=2), epochs=1, steps_per_epoch=5, verbose=0,
+              shuffle=False)
+    path = tmp_path / "scale.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, SinGANScale)
+    assert (loaded.alpha, loaded.critic_steps, loaded.generator_steps) == (5.0, 2, 1)
+    assert float(loaded.noise_amp) == 0.25
+    np.testing.assert_array_equal(loaded.reconstruct().numpy(), model.reconstruct().numpy())
+    # The optimizers come back with their state, so training can continue.
+    assert int(loaded.d_optimizer.iterations) == int(model.d_optimizer.iterations) == 10
+    loaded.fit(_dataset(real, critic_steps=2), epochs=1, steps_per_epoch=5, verbose=0,
+               shuffle=False)
+    assert int(loaded.d_optimizer.iterations) == 20

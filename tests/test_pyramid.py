@@ -1,0 +1,86 @@
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from singan_tf import ImageError, SinGANConfig
+from singan_tf.config import FAST, PAPER, preset
+from singan_tf.errors import SinGANError
+from singan_tf.pyramid import (fit_to_max_size, noise_channels, pyramid_spec, real_pyramid,
+                               resize, retarget)
+
+
+def test_reference_examples():
+    spec = pyramid_spec(188, 250, min_size=25, max_size=250)
+    assert spec.num_scales == 10
+    assert spec.factor == pytest.approx(0.799, abs=1e-3)
+    assert spec.sizes[0] == (26, 34)  # the official ceil on 25.000000000000004
+    assert spec.finest == (188, 250)
+    assert pyramid_spec(250, 250, 25, 250).num_scales == 11
+
+
+def test_sizes_grow_by_the_factor():
+    spec = pyramid_spec(188, 250, 25, 250)
+    for n, (h, w) in enumerate(spec.sizes):
+        scale = spec.factor ** (spec.num_scales - 1 - n)
+        assert (h, w) == (math.ceil(188 * scale), math.ceil(250 * scale))
+    assert all(a < b for (a, _), (b, _) in zip(spec.sizes, spec.sizes[1:]))
+
+
+def test_large_image_shrinks_to_max_size_and_keeps_official_count():
+    assert fit_to_max_size(872, 1000, 250) == (218, 250)
+    assert fit_to_max_size(100, 120, 250) == (100, 120)  # never enlarged
+    spec = pyramid_spec(872, 1000, 25, 250)
+    assert spec.finest == (218, 250)
+    assert spec.num_scales == 10  # 14 scales on the original size, 5 dropped by max_size, +1
+
+
+def test_too_small_image_is_refused():
+    with pytest.raises(ImageError, match="smaller than min_size"):
+        pyramid_spec(20, 60, 25, 250)
+    with pytest.raises(ImageError, match="max_size"):
+        pyramid_spec(100, 1000, 25, 120)  # short side 12 after shrinking
+
+
+def test_retarget_and_noise_channels():
+    assert retarget((26, 34), 1.5, 0.5) == (39, 17)
+    assert retarget((3, 3), 0.1, 0.1) == (1, 1)
+    assert noise_channels(0) == 1 and noise_channels(3) == 3
+
+
+def test_resize_shrinks_with_antialias_and_clips():
+    image = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, 40, 60, 3)), tf.float32)
+    small = resize(image, (20, 30))
+    assert small.shape == (1, 20, 30, 3)
+    assert float(tf.reduce_max(tf.abs(small))) <= 1.0
+    # Antialiasing averages the noise: a plain bicubic shrink would keep its variance.
+    assert float(tf.math.reduce_std(small)) < 0.8 * float(tf.math.reduce_std(image))
+
+
+def test_real_pyramid_sizes():
+    spec = pyramid_spec(40, 48, 24, 40)
+    reals = real_pyramid(tf.zeros((40, 48, 3)), spec)
+    assert [tuple(r.shape[1:3]) for r in reals] == list(spec.sizes)
+
+
+def test_paper_preset_is_the_reference():
+    assert PAPER.max_size == 250 and PAPER.min_size == 25
+    assert PAPER.iters_per_scale == 2000 and PAPER.critic_steps == 3 == PAPER.generator_steps
+    assert (PAPER.lr_g, PAPER.lr_d, PAPER.beta_1) == (5e-4, 5e-4, 0.5)
+    assert (PAPER.alpha, PAPER.gp_weight, PAPER.noise_amp_init) == (10.0, 0.1, 0.1)
+    assert [PAPER.channels(n) for n in range(14)] == [32] * 4 + [64] * 4 + [128] * 6
+    assert PAPER.receptive_pad == 5
+    assert preset("fast") is FAST
+
+
+def test_config_validation_and_round_trip():
+    with pytest.raises(SinGANError, match="max_size"):
+        SinGANConfig(max_size=0)
+    with pytest.raises(SinGANError, match="min_size"):
+        SinGANConfig(min_size=300)
+    with pytest.raises(SinGANError, match="unknown option"):
+        PAPER.replace(nonsense=1)
+    with pytest.raises(SinGANError, match="unknown preset"):
+        preset("slow")
+    assert SinGANConfig.from_dict(FAST.to_dict()) == FAST
