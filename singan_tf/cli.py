@@ -45,9 +45,13 @@ def main():
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit in MODEL_DIR.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
 @click.option("--no-tensorboard", is_flag=True, help="Do not write TensorBoard logs.")
+@click.option("--task", type=click.Choice(["generation", "sr"]), default="generation",
+              show_default=True, help="sr: train for super-resolution (alpha 100, min size 18).")
+@click.option("--sr-factor", type=click.FloatRange(min=1, min_open=True), default=4.0,
+              show_default=True, help="Upscaling factor the sr task trains for.")
 @user_errors
 def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, resume, overwrite,
-        no_tensorboard):
+        no_tensorboard, task, sr_factor):
     """Train on IMAGE (default: a photo that ships with scikit-image) into MODEL_DIR."""
     from .images import default_image_path
     from .trainer import PyramidTrainer
@@ -63,7 +67,8 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, resume, 
                           "drop --max-size/--min-size/--iters/--xla")
     cfg = configs.preset(preset).replace(**overrides)
     trainer = PyramidTrainer(model_dir, cfg, preset=preset, seed=seed,
-                             tensorboard=not no_tensorboard)
+                             tensorboard=not no_tensorboard, task=task,
+                             sr_factor=sr_factor if task == "sr" else None)
     try:
         trainer.fit(image, resume=resume, overwrite=overwrite)
     except KeyboardInterrupt:
@@ -111,8 +116,167 @@ def sample(model_dir, out_dir, num, scale_h, scale_w, start_scale, seed):
                f"(seed {seed})")
 
 
+def _output_file(path: Path, suffixes) -> Path:
+    if path.suffix.lower() not in suffixes:
+        raise SinGANError(f"{path}: the output must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise SinGANError(f"{path} is a directory; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _show_notes(notes):
+    for note in notes:
+        click.echo(f"note: {note}")
+
+
+START_SCALE = click.option("--start-scale", type=int, default=None,
+                           help="Scale at which the image is injected (1..N-1).")
+SEED = click.option("--seed", type=click.IntRange(min=0), help="Same seed, same output.")
+MODEL_DIR = click.argument("model_dir", type=click.Path(path_type=Path))
+
+
 @main.command()
-@click.argument("model_dir", type=click.Path(path_type=Path))
+@MODEL_DIR
+@click.option("--paint", "paint_path", required=True, type=click.Path(path_type=Path),
+              help="Clipart or painting to turn into a realistic image.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
+@START_SCALE
+@click.option("--quantize", is_flag=True,
+              help="Map the paint to the training image's 5 main colours and fine-tune G_K.")
+@click.option("--finetune-iters", type=click.IntRange(min=1),
+              help="Fine-tuning iterations with --quantize (default: half a scale's).")
+@SEED
+@user_errors
+def paint2image(model_dir, paint_path, output, start_scale, quantize, finetune_iters, seed):
+    """Turn a paint into an image in the style of the training image."""
+    from .images import save_png
+    from .singan import load
+    from .tasks import paint2image as run_paint2image
+
+    output = _output_file(output, [".png"])
+    model = load(model_dir)
+    result = run_paint2image(model, paint_path, 1 if start_scale is None else start_scale,
+                             quantize, seed, finetune_iters)
+    _show_notes(result.notes)
+    save_png(output, result.image)
+    if result.quantized_paint is not None:
+        save_png(output.with_name(output.stem + "_quantized_paint.png"), result.quantized_paint)
+    click.echo(f"wrote {output}")
+
+
+def _blend_command(task, model_dir, image_path, mask_path, output, start_scale, seed):
+    from .images import save_png
+    from .singan import load
+    from . import tasks
+
+    output = _output_file(output, [".png"])
+    model = load(model_dir)
+    result = getattr(tasks, task)(model, image_path, mask_path, start_scale, seed)
+    _show_notes(result.notes)
+    raw = output.with_name(output.stem + "_raw.png")
+    save_png(raw, result.raw)
+    save_png(output, result.blended)
+    click.echo(f"wrote {output} (blended inside the mask) and {raw} (generator output)")
+
+
+@main.command()
+@MODEL_DIR
+@click.option("--edited", required=True, type=click.Path(path_type=Path),
+              help="The training image with a crude edit.")
+@click.option("--mask", required=True, type=click.Path(path_type=Path),
+              help="White where the edit is (same size as --edited).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
+@START_SCALE
+@SEED
+@user_errors
+def edit(model_dir, edited, mask, output, start_scale, seed):
+    """Make a crude edit blend in; writes OUT.png and OUT_raw.png."""
+    _blend_command("edit", model_dir, edited, mask, output, start_scale, seed)
+
+
+@main.command()
+@MODEL_DIR
+@click.option("--naive", required=True, type=click.Path(path_type=Path),
+              help="The training image with an object pasted in.")
+@click.option("--mask", required=True, type=click.Path(path_type=Path),
+              help="White where the object is (same size as --naive).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
+@START_SCALE
+@SEED
+@user_errors
+def harmonize(model_dir, naive, mask, output, start_scale, seed):
+    """Match a pasted object to the training image's look; writes OUT.png and OUT_raw.png."""
+    _blend_command("harmonize", model_dir, naive, mask, output, start_scale, seed)
+
+
+@main.command("super-resolve")
+@MODEL_DIR
+@click.option("--factor", type=float, default=None,
+              help="Upscaling factor (default: the one the model was trained for).")
+@click.option("--input", "input_path", type=click.Path(path_type=Path),
+              help="Image to upscale (default: the training image).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
+@SEED
+@user_errors
+def super_resolve(model_dir, factor, input_path, output, seed):
+    """Upscale with the finest generator, about 2**(1/3) per step."""
+    from .images import load_image, save_png
+    from .singan import load
+    from .tasks import super_resolve as run_super_resolve
+    from .tasks.super_resolution import check_super_resolution
+
+    output = _output_file(output, [".png"])
+    model = load(model_dir)
+    factor = factor or model.manifest.get("sr_factor") or 4.0
+    check_super_resolution(model, factor)
+    image = None
+    if input_path is not None:
+        image, notes = load_image(input_path)
+        _show_notes(notes)
+    result = run_super_resolve(model, factor, image, seed)
+    save_png(output, result)
+    click.echo(f"wrote {output} ({result.shape[0]}x{result.shape[1]})")
+
+
+@main.command()
+@MODEL_DIR
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="OUT.gif (or OUT.mp4 with imageio-ffmpeg installed).")
+@click.option("--start-scale", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Scales below keep the training image's layout.")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Pull towards the reconstruction noise.")
+@click.option("--beta", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+              help="Momentum of the walk.")
+@click.option("--frames", type=click.IntRange(min=2), default=100, show_default=True)
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True)
+@SEED
+@user_errors
+def animate(model_dir, output, start_scale, alpha, beta, frames, fps, seed):
+    """A looping animation from a random walk in noise space."""
+    from .singan import load
+    from .tasks import animate as run_animate
+    from .tasks import save_gif
+
+    output = _output_file(output, [".gif", ".mp4"])
+    model = load(model_dir)
+    start_scale = min(start_scale, model.num_scales - 1)
+    video = run_animate(model, start_scale, alpha, beta, frames, seed)
+    if output.suffix.lower() == ".mp4":
+        try:
+            import imageio.v2 as imageio
+            imageio.mimwrite(output, list(video), fps=fps)
+        except ImportError:
+            raise SinGANError("MP4 needs imageio-ffmpeg: pip install imageio imageio-ffmpeg; "
+                              "or write a .gif") from None
+    else:
+        save_gif(video, output, fps)
+    click.echo(f"wrote {output} ({frames} frames, {video.shape[1]}x{video.shape[2]})")
+
+
+@main.command()
+@MODEL_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @user_errors
 def info(model_dir, as_json):

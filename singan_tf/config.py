@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from .errors import SinGANError
@@ -72,6 +73,14 @@ class SinGANConfig:
         """Width of G and D at a scale: nfc = min(32 * 2**floor(n/4), 128) for the paper."""
         return min(self.base_channels * 2 ** (scale // self.channels_double_every), self.max_channels)
 
+    def for_super_resolution(self, factor: float) -> "SinGANConfig":
+        """The reference's SR training: alpha 100, min_size 18, and a scale factor of
+        factor**(-1/k) with k steps of about 2**(1/3) (x4 -> 6 steps of 1.26)."""
+        if not factor > 1:
+            raise SinGANError(f"super-resolution factor must be > 1, got {factor}")
+        steps = sr_steps(factor)
+        return self.replace(alpha=100.0, min_size=18, scale_factor=factor ** (-1 / steps))
+
     def replace(self, **changes) -> "SinGANConfig":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
@@ -85,6 +94,11 @@ class SinGANConfig:
     def from_dict(cls, values: dict) -> "SinGANConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def sr_steps(factor: float) -> int:
+    """How many upsampling steps of about 2**(1/3) reach `factor` (the official calc_init_scale)."""
+    return max(1, round(math.log(factor) / math.log(2 ** (1 / 3))))
 
 
 PAPER = SinGANConfig()

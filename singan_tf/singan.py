@@ -30,6 +30,12 @@ class SinGAN:
         self.sampler = PyramidSampler(self.generators, self.noise_amps, self.sizes,
                                       reconstructions)
 
+    def discriminator(self, scale: int):
+        """D of one scale, read from the model directory (only fine-tuning needs it)."""
+        if self.path is None:
+            raise SinGANError("this model has no directory to read discriminators from")
+        return fmt.load_scale(self.path, scale).discriminator
+
     @property
     def num_scales(self) -> int:
         return len(self.generators)

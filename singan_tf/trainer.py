@@ -26,11 +26,55 @@ from .singan import SinGAN
 PREVIEW_SAMPLES = 4
 
 
-def steps_per_execution(cfg: SinGANConfig) -> int:
+def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=None,
+                seed=None) -> SinGANScale:
+    """The SinGANScale of scale n (fresh G and D unless given)."""
+    width = cfg.channels(n)
+    layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
+                  leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
+    return SinGANScale(generator or Generator(width, **layers),
+                       discriminator or Discriminator(width, **layers), size,
+                       noise_channels=noise_channels(n), alpha=cfg.alpha,
+                       gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
+                       generator_steps=cfg.generator_steps, seed=seed,
+                       name=f"singan_scale_{n:02d}")
+
+
+def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None) -> None:
+    """Adam for G and D with the reference's lr cut, XLA and steps_per_execution from cfg."""
+    iterations = iterations or cfg.iters_per_scale
+
+    def adam(lr, steps_per_iteration):
+        decay_step = int(cfg.lr_decay_at * iterations) * steps_per_iteration
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
+        return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+
+    scale.compile(d_optimizer=adam(cfg.lr_d, cfg.critic_steps),
+                  g_optimizer=adam(cfg.lr_g, cfg.generator_steps),
+                  jit_compile=cfg.jit_compile,
+                  steps_per_execution=steps_per_execution(cfg, iterations))
+
+
+def random_path_dataset(real, frozen: PyramidSampler, n: int, critic_steps: int, seed: int,
+                        transform=None) -> tf.data.Dataset:
+    """(real, prevs) per iteration; prevs are fresh random-path inputs, one per critic step.
+
+    `transform` maps the prevs first (paint-to-image quantizes them to the paint colours).
+    """
+    def element(step):
+        prevs = frozen.random_input(n, critic_steps, tf.stack([tf.constant(seed, tf.int64), step]))
+        return real, prevs if transform is None else transform(prevs)
+
+    return tf.data.Dataset.counter().map(element).prefetch(2)
+
+
+def steps_per_execution(cfg: SinGANConfig, iterations: int | None = None) -> int:
     """Keras runs whole executions (it would train 40 steps for 35 at 10 per execution),
     so use the largest count up to the configured one that divides the iterations."""
-    return max(d for d in range(1, min(cfg.steps_per_execution, cfg.iters_per_scale) + 1)
-               if cfg.iters_per_scale % d == 0)
+    iterations = iterations or cfg.iters_per_scale
+    return max(d for d in range(1, min(cfg.steps_per_execution, iterations) + 1)
+               if iterations % d == 0)
 
 
 class PyramidTrainer:
@@ -41,8 +85,16 @@ class PyramidTrainer:
     """
 
     def __init__(self, model_dir, config: SinGANConfig = FAST, preset: str = "custom",
-                 seed: int = 0, callbacks=(), verbose: int = 1, tensorboard: bool = True):
+                 seed: int = 0, callbacks=(), verbose: int = 1, tensorboard: bool = True,
+                 task: str = "generation", sr_factor: float | None = None):
         self.model_dir = Path(model_dir)
+        if task not in ("generation", "sr"):
+            raise SinGANError(f"unknown task {task!r}; choose generation or sr")
+        if task == "sr":
+            if sr_factor is None:
+                raise SinGANError("task sr needs an sr_factor (e.g. 4)")
+            config = config.for_super_resolution(sr_factor)
+        self.task, self.sr_factor = task, sr_factor
         self.config = config
         self.preset = preset
         self.seed = int(seed)
@@ -89,7 +141,8 @@ class PyramidTrainer:
         self._claim_output_dir(overwrite)
         reals = [r[0].numpy() for r in real_pyramid(tf.constant(array), spec)]
         manifest = fmt.new_manifest(self.config, self.preset, self.seed, str(image),
-                                    array.shape[:2], spec.sizes, spec.factor)
+                                    array.shape[:2], spec.sizes, spec.factor, task=self.task,
+                                    sr_factor=self.sr_factor)
         self.model_dir.mkdir(parents=True, exist_ok=True)
         fmt.save_reals(self.model_dir, reals)
         fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
@@ -114,6 +167,7 @@ class PyramidTrainer:
         reals = fmt.load_reals(self.model_dir, manifest["num_scales"])
         self.config = SinGANConfig.from_dict(manifest["config"])
         self.preset, self.seed = manifest["preset"], manifest["seed"]
+        self.task, self.sr_factor = manifest["task"], manifest.get("sr_factor")
         if image is not None:
             array, spec = self._prepare_image(image)
             finest = real_pyramid(tf.constant(array), spec)[-1][0].numpy()
@@ -159,7 +213,9 @@ class PyramidTrainer:
             scale.z_opt.assign(z_opt)
             scale.rec_prev.assign(rec_prev)
             frozen = PyramidSampler(generators, noise_amps, sizes, reconstructions)
-            history = scale.fit(self._dataset(real, frozen, n), epochs=1,
+            dataset = random_path_dataset(real, frozen, n, cfg.critic_steps,
+                                          self._scale_seed(n))
+            history = scale.fit(dataset, epochs=1,
                                 steps_per_epoch=cfg.iters_per_scale, verbose=0, shuffle=False,
                                 callbacks=self._scale_callbacks(n, sizes, manifest))
             scale.generator.trainable = False
@@ -190,33 +246,16 @@ class PyramidTrainer:
         cfg = self.config
         # One seed per scale: a resumed fit draws exactly what an uninterrupted one would.
         keras.utils.set_random_seed(self._scale_seed(n))
-        width = cfg.channels(n)
-        layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
-                      leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
-        scale = SinGANScale(Generator(width, **layers), Discriminator(width, **layers), size,
-                            noise_channels=noise_channels(n), alpha=cfg.alpha,
-                            gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
-                            generator_steps=cfg.generator_steps, seed=self._scale_seed(n),
-                            name=f"singan_scale_{n:02d}")
-        if n > 0 and cfg.channels(n - 1) == width:  # inherit the coarser scale's weights
+        inherit = n > 0 and cfg.channels(n - 1) == cfg.channels(n)
+        scale = build_scale(cfg, n, size, seed=self._scale_seed(n))
+        if inherit:  # start from the coarser scale's weights when the widths match
             scale.generator.set_weights(generators[-1].get_weights())
             scale.discriminator.set_weights(discriminators[-1].get_weights())
-        scale.compile(d_optimizer=self._adam(cfg.lr_d, cfg.critic_steps),
-                      g_optimizer=self._adam(cfg.lr_g, cfg.generator_steps),
-                      jit_compile=cfg.jit_compile,
-                      steps_per_execution=steps_per_execution(cfg))
+        compile_scale(scale, cfg)
         return scale
 
     def _scale_seed(self, n: int) -> int:
         return (self.seed * 1009 + n) % (2 ** 31)
-
-    def _adam(self, lr: float, steps_per_iteration: int):
-        """Adam with the lr cut by lr_decay after lr_decay_at of the iterations."""
-        cfg = self.config
-        decay_step = int(cfg.lr_decay_at * cfg.iters_per_scale) * steps_per_iteration
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
-        return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
 
     def _z_opt(self, n, size) -> np.ndarray:
         """Fixed reconstruction noise: random (drawn once) at scale 0, zeros above."""
@@ -230,17 +269,6 @@ class PyramidTrainer:
         if n == 0:
             return tf.zeros((1, *sizes[0], 3))
         return resize(reconstructions[n - 1][None], sizes[n])
-
-    def _dataset(self, real, frozen: PyramidSampler, n: int) -> tf.data.Dataset:
-        """(real, prevs) per iteration; prevs are fresh random-path inputs, one per critic step."""
-        steps = self.config.critic_steps
-        scale_seed = self._scale_seed(n)
-
-        def element(step):
-            seed = tf.stack([tf.constant(scale_seed, tf.int64), step])
-            return real, frozen.random_input(n, steps, seed)
-
-        return tf.data.Dataset.counter().map(element).prefetch(2)
 
     def _scale_callbacks(self, n, sizes, manifest):
         cfg = self.config

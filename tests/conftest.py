@@ -53,3 +53,11 @@ def model_copy(fitted_model_dir, tmp_path):
     target = tmp_path / "model"
     shutil.copytree(fitted_model_dir, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def sr_model(tmp_path_factory, tiny_image):
+    """A 3-scale model trained for x2 super-resolution (24x28 training image)."""
+    model_dir = tmp_path_factory.mktemp("models") / "sr"
+    return singan_tf.fit(tiny_image, model_dir, TINY.replace(max_size=28), seed=2, verbose=0,
+                         task="sr", sr_factor=2.0)

@@ -1,0 +1,54 @@
+"""Feeding an image into the pyramid at scale n >= 1: the mechanism behind paint-to-image,
+editing and harmonization (reference: "Using a trained model")."""
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import SinGANError
+from ..images import load_image, to_uint8
+from ..pyramid import resize
+
+
+def check_injection_scale(model, start_scale: int) -> None:
+    if not 1 <= start_scale < model.num_scales:
+        raise SinGANError(f"start scale for injection must be in 1..{model.num_scales - 1} "
+                          f"(the image is blurred to the scale below it), got {start_scale}")
+
+
+def load_reference(model, path, notes: list, what: str = "image"):
+    """Read an image to inject, resized to the finest training size (with a note if it was).
+
+    Returns the image and its size as read, against which a mask is checked.
+    """
+    image, conversion_notes = load_image(path)
+    notes.extend(conversion_notes)
+    original_size = image.shape[:2]
+    target = tuple(model.sizes[-1])
+    if original_size != target:
+        notes.append(f"{what} is {original_size[0]}x{original_size[1]}; resized to the "
+                     f"model's {target[0]}x{target[1]}")
+        image = resize(tf.constant(image[None]), target)[0].numpy()
+    return image, original_size
+
+
+def inject(model, image: np.ndarray, start_scale: int, seed: int | None = None,
+           num: int = 1, scales=None) -> np.ndarray:
+    """Run scales start_scale..N on `image` (float HxWx3 in [-1, 1], finest size).
+
+    The image is first shrunk to scale start_scale-1's size, so it enters scale start_scale
+    looking like an upsampled coarser output. Returns float [num, H, W, 3].
+    `scales` replaces the model's sampler (e.g. with a fine-tuned generator).
+    """
+    check_injection_scale(model, start_scale)
+    sampler = scales or model.sampler
+    seed = secrets.randbits(62) if seed is None else int(seed)
+    coarse = resize(tf.constant(image[None], tf.float32), model.sizes[start_scale - 1])
+    out = sampler.run(seed, num, model.sizes, start_scale=start_scale, first_input=coarse)
+    return out.numpy()
+
+
+def inject_uint8(*args, **kwargs) -> np.ndarray:
+    return to_uint8(inject(*args, **kwargs))

@@ -1,0 +1,49 @@
+"""Super-resolution: apply the finest generator again and again, each time on the previous
+output upsampled by about 2**(1/3), until the image is `factor` times larger."""
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import tensorflow as tf
+
+from ..config import sr_steps
+from ..errors import SinGANError
+from ..images import to_uint8
+from ..pyramid import noise_channels, resize
+
+
+def check_super_resolution(model, factor: float) -> None:
+    if not factor > 1:
+        raise SinGANError(f"super-resolution factor must be > 1, got {factor}")
+    if model.manifest.get("task") != "sr":
+        raise SinGANError("this model was trained for generation, not super-resolution; train "
+                          "one with `singan-tf fit LR.png --task sr --sr-factor 4 -o MODEL`")
+
+
+def upscale(generator, noise_amp: float, image, factor: float, seed, channels: int = 3):
+    """float [1, h, w, 3] -> [1, round(h * factor), round(w * factor), 3], in TF ops so that
+    the exported `super_resolve` signature runs exactly this."""
+    steps = sr_steps(factor)
+    seed = tf.cast(seed, tf.int64)
+    size_in = tf.cast(tf.shape(image)[1:3], tf.float32)
+    x = image
+    for step in range(1, steps + 1):
+        size = tf.cast(tf.round(size_in * factor ** (step / steps)), tf.int32)
+        x = resize(x, size)
+        z = tf.random.stateless_normal(tf.concat([[1], size, [channels]], axis=0),
+                                       seed=tf.stack([seed, tf.constant(step, tf.int64)]))
+        x = generator([noise_amp * z + x, x], training=False)
+    return x
+
+
+def super_resolve(model, factor: float | None = None, image: np.ndarray | None = None,
+                  seed: int | None = None) -> np.ndarray:
+    """uint8 HxWx3 `factor` times the size of `image` (default: the training image)."""
+    factor = factor or model.manifest.get("sr_factor") or 4.0
+    check_super_resolution(model, factor)
+    x = tf.constant((model.reals[-1] if image is None else image)[None], tf.float32)
+    seed = secrets.randbits(62) if seed is None else int(seed)
+    out = upscale(model.generators[-1], model.noise_amps[-1], x, factor, seed,
+                  noise_channels(model.num_scales - 1))
+    return to_uint8(out[0].numpy())

@@ -1,0 +1,176 @@
+"""Paint-to-image, editing, harmonization, super-resolution and animation on tiny models."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from singan_tf import SinGANError
+from singan_tf.cli import main
+from singan_tf.images import to_uint8
+from singan_tf.tasks import animate, edit, harmonize, paint2image, save_gif, super_resolve
+from singan_tf.tasks.paint import main_colours, quantize
+
+
+def real_uint8(model):
+    return to_uint8(model.reals[-1])
+
+
+@pytest.fixture
+def edit_files(fitted_model, tmp_path):
+    """The training image with a red box painted in, and the box's mask."""
+    image = real_uint8(fitted_model).copy()
+    image[8:18, 10:22] = [230, 20, 20]
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[8:18, 10:22] = 255
+    Image.fromarray(image).save(tmp_path / "edited.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    return tmp_path / "edited.png", tmp_path / "mask.png", image
+
+
+@pytest.mark.parametrize("task", [edit, harmonize])
+def test_blend_tasks_keep_the_input_outside_the_mask(fitted_model, edit_files, task):
+    edited, mask, image = edit_files
+    for start in range(1, fitted_model.num_scales):
+        # The reference's 20 px / 7 px dilation would cover all of a 34x40 image.
+        result = task(fitted_model, edited, mask, start_scale=start, seed=1, dilation=2,
+                      sigma=1.0)
+        assert result.raw.shape == result.blended.shape == image.shape
+        outside = result.mask == 0
+        assert outside.sum() > image.shape[0] * image.shape[1] // 3
+        np.testing.assert_array_equal(result.blended[outside], image[outside])
+        inside = result.mask == 1
+        np.testing.assert_array_equal(result.blended[inside], result.raw[inside])
+        assert not np.array_equal(result.raw, image)
+
+
+def test_blend_mask_is_dilated_and_blurred(fitted_model, edit_files):
+    edited, mask, _ = edit_files
+    weights = edit(fitted_model, edited, mask, start_scale=1, seed=0, dilation=2, sigma=1.0).mask
+    assert weights[12, 15] == pytest.approx(1.0)        # inside the box
+    assert 0 < weights[8 - 3, 15] < 1                   # soft edge beyond the box
+    assert weights[30, 38] == 0                          # far away
+
+
+def test_blend_task_input_errors(fitted_model, edit_files, tmp_path):
+    edited, mask, image = edit_files
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small_mask.png")
+    with pytest.raises(SinGANError, match="same size"):
+        edit(fitted_model, edited, tmp_path / "small_mask.png", 1)
+    Image.fromarray(np.zeros(image.shape[:2], np.uint8)).save(tmp_path / "black.png")
+    with pytest.raises(SinGANError, match="empty"):
+        harmonize(fitted_model, edited, tmp_path / "black.png", 1)
+    Image.fromarray(np.full(image.shape[:2], 255, np.uint8)).save(tmp_path / "white.png")
+    with pytest.raises(SinGANError, match="whole image"):
+        edit(fitted_model, edited, tmp_path / "white.png", 1)
+    Image.fromarray(np.zeros((*image.shape[:2], 4), np.uint8)).save(tmp_path / "rgba.png")
+    with pytest.raises(SinGANError, match="single-channel or RGB"):
+        edit(fitted_model, edited, tmp_path / "rgba.png", 1)
+    for bad in (0, fitted_model.num_scales):
+        with pytest.raises(SinGANError, match="start scale"):
+            edit(fitted_model, edited, mask, bad)
+
+
+def test_reference_of_another_size_is_resized_with_a_note(fitted_model, edit_files, tmp_path):
+    _, _, image = edit_files
+    Image.fromarray(image).resize((80, 68)).save(tmp_path / "big.png")
+    mask = np.zeros((68, 80), np.uint8)
+    mask[10:30, 10:30] = 255
+    Image.fromarray(mask).save(tmp_path / "big_mask.png")
+    result = edit(fitted_model, tmp_path / "big.png", tmp_path / "big_mask.png", 1, seed=0,
+                  dilation=1, sigma=1.0)
+    assert result.blended.shape == image.shape
+    assert any("resized" in note for note in result.notes)
+
+
+def test_paint_to_image(fitted_model, edit_files):
+    edited, _, image = edit_files
+    for start in range(1, fitted_model.num_scales):
+        result = paint2image(fitted_model, edited, start, seed=0)
+        assert result.image.shape == image.shape and result.quantized_paint is None
+    with pytest.raises(SinGANError, match="start scale"):
+        paint2image(fitted_model, edited, 0)
+
+
+def test_quantized_paint_to_image_fine_tunes_a_copy(fitted_model, edit_files):
+    edited, _, image = edit_files
+    before = [w.copy() for w in fitted_model.generators[1].get_weights()]
+    result = paint2image(fitted_model, edited, 1, quantize_colours=True, seed=0,
+                         finetune_iters=5, verbose=0)
+    assert result.image.shape == image.shape
+    assert len(np.unique(result.quantized_paint.reshape(-1, 3), axis=0)) <= 5
+    for a, b in zip(before, fitted_model.generators[1].get_weights()):
+        np.testing.assert_array_equal(a, b)  # the loaded model is left as it was
+
+
+def test_quantize_maps_to_the_main_colours():
+    rng = np.random.default_rng(0)
+    palette = np.array([[-1, -1, -1], [1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], np.float32)
+    image = palette[rng.integers(0, 5, (20, 20))] + rng.normal(0, 0.05, (20, 20, 3))
+    centres = main_colours(image.astype(np.float32))
+    assert np.abs(np.sort(centres, axis=0) - np.sort(palette, axis=0)).max() < 0.1
+    assert np.abs(quantize(image, centres) - image).max() < 0.3
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0 ** 2 / mse)
+
+
+def test_super_resolution_size_and_fidelity(sr_model):
+    low = to_uint8(sr_model.reals[-1])
+    for factor in (2.0, 3.0):
+        high = super_resolve(sr_model, factor, seed=0)
+        assert abs(high.shape[0] - factor * low.shape[0]) <= 1
+        assert abs(high.shape[1] - factor * low.shape[1]) <= 1
+        back = np.asarray(Image.fromarray(high).resize(low.shape[1::-1], Image.BICUBIC))
+        # The issue's target is 25 dB. This 30-iteration 24x28 fixture gives about 19.8 dB
+        # (x2); a 64 px zebra model with 300 iterations gave 25.0 dB (x2) and 22.5 dB (x4):
+        # each pass of G_N adds detail and a small colour shift. 17 dB still fails a broken
+        # pipeline (wrong scale, colours or noise give < 12 dB). See the issue's closing note.
+        assert _psnr(back, low) > 17
+
+
+def test_super_resolution_errors(fitted_model, sr_model):
+    with pytest.raises(SinGANError, match="--task sr"):
+        super_resolve(fitted_model, 4)
+    with pytest.raises(SinGANError, match="> 1"):
+        super_resolve(sr_model, 1.0)
+
+
+def test_animation_moves_smoothly(fitted_model, tmp_path):
+    frames = animate(fitted_model, start_scale=1, frames=16, seed=0)
+    assert frames.shape == (16, *fitted_model.sizes[-1], 3) and frames.dtype == np.uint8
+    def distance(a, b):
+        return np.abs(frames[a].astype(float) - frames[b]).mean()
+    near = np.mean([distance(i, i + 1) for i in range(15)])
+    far = np.mean([distance(i, i + 8) for i in range(8)])
+    assert 0 < near < far
+    save_gif(frames, tmp_path / "a.gif", fps=10)
+    gif = Image.open(tmp_path / "a.gif")
+    assert gif.n_frames == 16 and gif.info["duration"] == 100
+    for kwargs in ({"start_scale": 5}, {"frames": 1}, {"alpha": 2}):
+        with pytest.raises(SinGANError):
+            animate(fitted_model, **{"start_scale": 1, **kwargs})
+
+
+def test_task_commands(fitted_model_dir, edit_files, tmp_path):
+    edited, mask, image = edit_files
+    def run(*args):
+        return CliRunner().invoke(main, [str(a) for a in args])
+    out = tmp_path / "out"
+    assert run("edit", fitted_model_dir, "--edited", edited, "--mask", mask,
+               "-o", out / "e.png", "--seed", 1).exit_code == 0
+    assert Image.open(out / "e.png").size == Image.open(out / "e_raw.png").size == (40, 34)
+    assert run("harmonize", fitted_model_dir, "--naive", edited, "--mask", mask,
+               "-o", out / "h.png", "--start-scale", 2).exit_code == 0
+    assert run("paint2image", fitted_model_dir, "--paint", edited, "-o", out / "p.png",
+               "--start-scale", 1).exit_code == 0
+    result = run("animate", fitted_model_dir, "-o", out / "a.gif", "--frames", 5)
+    assert result.exit_code == 0 and Image.open(out / "a.gif").n_frames == 5
+    result = run("super-resolve", fitted_model_dir, "--factor", 4, "-o", out / "sr.png")
+    assert result.exit_code == 1 and "--task sr" in result.output
+    result = run("edit", fitted_model_dir, "--edited", edited, "--mask", mask,
+                 "-o", out / "e.png", "--start-scale", 9)
+    assert result.exit_code == 1 and "start scale" in result.output
+    result = run("animate", fitted_model_dir, "-o", out / "a.txt")
+    assert result.exit_code == 1 and ".gif" in result.output
