@@ -277,6 +277,79 @@ def animate(model_dir, output, start_scale, alpha, beta, frames, fps, seed):
 
 @main.command()
 @MODEL_DIR
+@click.option("--base-path", required=True, type=click.Path(path_type=Path),
+              help="Folder of served models (holds models.config).")
+@click.option("--name", required=True, help="Model name in TF Serving.")
+@click.option("--version", type=click.IntRange(min=1), help="Default: the next free number.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Largest output (pixels x samples) a request may ask for.")
+@user_errors
+def export(model_dir, base_path, name, version, max_pixels):
+    """Write a SavedModel for TF Serving: BASE/NAME/VERSION and BASE/models.config."""
+    from .export import DEFAULT_MAX_PIXELS
+    from .export import export as run_export
+    from .singan import load
+
+    target = run_export(load(model_dir), base_path, name, version,
+                        max_pixels or DEFAULT_MAX_PIXELS)
+    click.echo(f"wrote {target} and {Path(base_path) / 'models.config'}")
+
+
+@main.command()
+@click.option("--model-config-file", required=True, type=click.Path(path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=8500, show_default=True,
+              help="gRPC port.")
+@click.option("--rest-api-port", type=click.IntRange(0, 65535), default=8501,
+              show_default=True)
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse requests for more output pixels x samples than this.")
+@user_errors
+def serve(model_config_file, port, rest_api_port, host, max_pixels):
+    """Serve exported models over TF Serving's gRPC and REST APIs."""
+    from .export import DEFAULT_MAX_PIXELS
+    from .serving import ModelServer
+
+    server = ModelServer(model_config_file, port, rest_api_port, host,
+                         max_pixels or DEFAULT_MAX_PIXELS).start()
+    click.echo(f"serving {', '.join(server.core.repository.base_paths)}: gRPC on "
+               f"{host}:{server.port}, REST on {host}:{server.rest_port} (Ctrl-C stops)")
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@main.group()
+def client():
+    """Call a TF Serving endpoint (tensorflow_model_server or singan-tf serve)."""
+
+
+@client.command("sample")
+@click.option("--server", required=True, help="HOST:PORT of the gRPC endpoint.")
+@click.option("--model", required=True)
+@click.option("-n", "--num", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--scale-h", type=float, default=1.0, show_default=True)
+@click.option("--scale-w", type=float, default=1.0, show_default=True)
+@click.option("--start-scale", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--version", type=click.IntRange(min=1))
+@user_errors
+def client_sample(server, model, num, out_dir, seed, scale_h, scale_w, start_scale, version):
+    """Draw samples through the PredictionService gRPC API and write PNGs."""
+    from .client import sample as remote_sample
+    from .images import save_png
+
+    images = remote_sample(server, model, num, seed, scale_h, scale_w, start_scale, version)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        save_png(out_dir / f"sample_{i:04d}.png", image)
+    click.echo(f"wrote {len(images)} samples of {images.shape[1]}x{images.shape[2]} to {out_dir}")
+
+
+@main.command()
+@MODEL_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @user_errors
 def info(model_dir, as_json):

@@ -1,0 +1,246 @@
+"""Export a trained SinGAN as a SavedModel in the layout TF Serving loads.
+
+    BASE/NAME/VERSION/saved_model.pb + variables/     and     BASE/models.config
+
+Signatures (see serving/README.md): `serving_default` samples; `paint2image`, `edit`,
+`harmonize` inject an image; `super_resolve` for models trained with --task sr. Every
+image signature has a `*_bytes` twin taking encoded PNG/JPEG (REST clients send
+{"b64": ...}). Inputs are checked in the graph, so a bad request fails with
+INVALID_ARGUMENT in TF Serving itself, and output size is capped by `max_pixels`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from .errors import SinGANError
+from .pyramid import noise_channels, resize
+from .sampler import SAMPLE_SIGNATURE, to_uint8
+from .tasks.editing import EDIT_DILATION, HARMONIZE_DILATION, MASK_BLUR_SIGMA
+from .tasks.super_resolution import upscale
+
+DEFAULT_MAX_PIXELS = 64 * 2 ** 20   # output pixels x samples per request
+CONFIG_NAME = "models.config"
+
+IMAGE = tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")
+MASK = tf.TensorSpec([1, None, None], tf.uint8, name="mask")
+IMAGE_BYTES = tf.TensorSpec([], tf.string, name="image_bytes")
+MASK_BYTES = tf.TensorSpec([], tf.string, name="mask_bytes")
+START_SCALE = tf.TensorSpec([], tf.int32, name="start_scale")
+SEED = tf.TensorSpec([], tf.int64, name="seed")
+
+
+def _decode(data, channels):
+    return tf.io.decode_image(data, channels=channels, expand_animations=False)[None]
+
+
+def _disk(radius: int) -> np.ndarray:
+    """Structuring element for tf.nn.dilation2d: 0 inside the disk, very negative outside."""
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return np.where(yy ** 2 + xx ** 2 <= radius ** 2, 0.0, -1e9).astype(np.float32)[..., None]
+
+
+def _gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """scipy.ndimage.gaussian_filter's kernel (radius int(truncate * sigma + 0.5))."""
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def blend_mask_tf(mask, dilation: int, sigma: float = MASK_BLUR_SIGMA):
+    """The graph twin of tasks.editing.blend_mask: [1, H, W] in [0, 1] -> blend weights."""
+    binary = tf.cast(mask > 0.5, tf.float32)[..., None]
+    tf.debugging.assert_greater(tf.reduce_max(binary), 0.0, "the mask is empty (all black)")
+    tf.debugging.assert_less(tf.reduce_min(binary), 1.0, "the mask covers the whole image")
+    dilated = tf.nn.dilation2d(binary, _disk(dilation), [1, 1, 1, 1], "SAME", "NHWC",
+                               [1, 1, 1, 1])
+    kernel = _gaussian_kernel(sigma)
+    pad = len(kernel) // 2
+    x = tf.pad(dilated, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+    x = tf.nn.conv2d(x, kernel.reshape(-1, 1, 1, 1), 1, "VALID")
+    x = tf.nn.conv2d(x, kernel.reshape(1, -1, 1, 1), 1, "VALID")
+    return tf.clip_by_value(x[..., 0], 0.0, 1.0)
+
+
+class SinGANServable(tf.Module):
+    """What goes into the SavedModel: the sampler's generators and the task graphs."""
+
+    def __init__(self, model, max_pixels: int = DEFAULT_MAX_PIXELS):
+        super().__init__(name="singan")
+        self.sampler = model.sampler
+        self.sizes = [tuple(s) for s in model.sizes]
+        self.num_scales = model.num_scales
+        self.max_pixels = int(max_pixels)
+        self.sr_factor = model.manifest.get("sr_factor") if model.manifest.get("task") == "sr" \
+            else None
+        # Servers read these to size-check a request before running it.
+        self.finest_size = tf.Variable(self.sizes[-1], trainable=False, name="finest_size")
+        self.max_output_pixels = tf.Variable(self.max_pixels, trainable=False, dtype=tf.int64,
+                                             name="max_output_pixels")
+        if self.sr_factor:  # only SR models get (and trace) the SR signatures
+            self.super_resolve = tf.function(self._super_resolve,
+                                             input_signature=[IMAGE, SEED])
+            self.super_resolve_bytes = tf.function(self._super_resolve_bytes,
+                                                   input_signature=[IMAGE_BYTES, SEED])
+
+    # ------------------------------------------------------------- checks
+    def _check_pixels(self, height, width, count=1):
+        pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64) * tf.cast(count, tf.int64)
+        tf.debugging.assert_less_equal(
+            pixels, tf.constant(self.max_pixels, tf.int64),
+            f"request too large: more than {self.max_pixels} output pixels x samples")
+
+    def _check_start_scale(self, start_scale, lowest):
+        tf.debugging.assert_greater_equal(start_scale, lowest, f"start_scale must be >= {lowest}")
+        tf.debugging.assert_less(start_scale, self.num_scales,
+                                 f"start_scale must be < {self.num_scales}")
+
+    # ----------------------------------------------------------- sampling
+    @tf.function(input_signature=SAMPLE_SIGNATURE)
+    def sample(self, seed, num_samples, scale_h, scale_w, start_scale):
+        tf.debugging.assert_positive(num_samples, "num_samples must be positive")
+        tf.debugging.assert_positive(scale_h, "scale_h must be positive")
+        tf.debugging.assert_positive(scale_w, "scale_w must be positive")
+        self._check_start_scale(start_scale, 0)
+        h, w = self.sizes[-1]
+        self._check_pixels(tf.round(h * scale_h), tf.round(w * scale_w), num_samples)
+        return self.sampler.sample(seed, num_samples, scale_h, scale_w, start_scale)
+
+    # ---------------------------------------------------------- injection
+    def _prepare(self, image):
+        tf.debugging.assert_positive(tf.shape(image)[1] * tf.shape(image)[2], "empty image")
+        self._check_pixels(tf.shape(image)[1], tf.shape(image)[2])
+        return resize(tf.cast(image, tf.float32) / 127.5 - 1.0, self.sizes[-1])
+
+    def _inject(self, image, start_scale, seed):
+        self._check_start_scale(start_scale, 1)
+        coarser = tf.gather(tf.constant(self.sizes), start_scale - 1)
+        return self.sampler.run(seed, 1, self.sizes, start_scale=start_scale,
+                                first_input=resize(image, coarser))
+
+    def _blend(self, image, mask, start_scale, seed, dilation):
+        tf.debugging.assert_equal(tf.shape(mask)[1:3], tf.shape(image)[1:3],
+                                  "mask and image must be the same size")
+        image = self._prepare(image)
+        mask = tf.image.resize(tf.cast(mask, tf.float32)[..., None] / 255.0, self.sizes[-1],
+                               "bilinear", antialias=True)[..., 0]
+        weights = blend_mask_tf(mask, dilation)[..., None]
+        out = self._inject(image, start_scale, seed)
+        return {"image": to_uint8(weights * out + (1 - weights) * image)}
+
+    @tf.function(input_signature=[IMAGE, START_SCALE, SEED])
+    def paint2image(self, image, start_scale, seed):
+        return {"image": to_uint8(self._inject(self._prepare(image), start_scale, seed))}
+
+    @tf.function(input_signature=[IMAGE_BYTES, START_SCALE, SEED])
+    def paint2image_bytes(self, image_bytes, start_scale, seed):
+        return self.paint2image(_decode(image_bytes, 3), start_scale, seed)
+
+    @tf.function(input_signature=[IMAGE, MASK, START_SCALE, SEED])
+    def edit(self, image, mask, start_scale, seed):
+        return self._blend(image, mask, start_scale, seed, EDIT_DILATION)
+
+    @tf.function(input_signature=[IMAGE_BYTES, MASK_BYTES, START_SCALE, SEED])
+    def edit_bytes(self, image_bytes, mask_bytes, start_scale, seed):
+        return self.edit(_decode(image_bytes, 3), _decode(mask_bytes, 1)[..., 0], start_scale,
+                         seed)
+
+    @tf.function(input_signature=[IMAGE, MASK, START_SCALE, SEED])
+    def harmonize(self, image, mask, start_scale, seed):
+        return self._blend(image, mask, start_scale, seed, HARMONIZE_DILATION)
+
+    @tf.function(input_signature=[IMAGE_BYTES, MASK_BYTES, START_SCALE, SEED])
+    def harmonize_bytes(self, image_bytes, mask_bytes, start_scale, seed):
+        return self.harmonize(_decode(image_bytes, 3), _decode(mask_bytes, 1)[..., 0],
+                              start_scale, seed)
+
+    # --------------------------------------------------- super-resolution
+    def _super_resolve(self, image, seed):
+        height, width = tf.shape(image)[1], tf.shape(image)[2]
+        self._check_pixels(tf.round(tf.cast(height, tf.float32) * self.sr_factor),
+                           tf.round(tf.cast(width, tf.float32) * self.sr_factor))
+        x = upscale(self.sampler.generators[-1], self.sampler.noise_amps[-1],
+                    tf.cast(image, tf.float32) / 127.5 - 1.0, self.sr_factor, seed,
+                    noise_channels(self.num_scales - 1))
+        return {"image": to_uint8(x)}
+
+    def _super_resolve_bytes(self, image_bytes, seed):
+        return self.super_resolve(_decode(image_bytes, 3), seed)
+
+    def signatures(self) -> dict:
+        names = ["paint2image", "edit", "harmonize"]
+        if self.sr_factor:
+            names.append("super_resolve")
+        signatures = {"serving_default": self.sample}
+        for name in names:
+            signatures[name] = getattr(self, name)
+            signatures[f"{name}_bytes"] = getattr(self, f"{name}_bytes")
+        return signatures
+
+
+def next_version(model_base: Path) -> int:
+    versions = [int(p.name) for p in model_base.iterdir() if p.name.isdigit()] \
+        if model_base.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def export(model, base_path, name: str, version: int | None = None,
+           max_pixels: int = DEFAULT_MAX_PIXELS) -> Path:
+    """Write BASE/NAME/VERSION and add NAME to BASE/models.config. Returns the version dir."""
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise SinGANError(f"model name {name!r}: use letters, digits, '-', '_' and '.'")
+    base_path = Path(base_path)
+    model_base = base_path / name
+    model_base.mkdir(parents=True, exist_ok=True)
+    version = next_version(model_base) if version is None else version
+    if version < 1:
+        raise SinGANError(f"version must be a positive integer, got {version}")
+    target = model_base / str(version)
+    if target.exists():
+        raise SinGANError(f"{target} exists; pick another --version or omit it")
+    servable = SinGANServable(model, max_pixels)
+    # Written under a dot-name and renamed: a server polling BASE/NAME never sees half a model.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_base))
+    try:
+        tf.saved_model.save(servable, str(tmp), signatures=servable.signatures())
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    update_models_config(base_path, name)
+    return target
+
+
+def read_models_config(path: Path) -> model_server_config_pb2.ModelServerConfig:
+    config = model_server_config_pb2.ModelServerConfig()
+    if path.exists():
+        try:
+            text_format.Parse(path.read_text(), config)
+        except text_format.ParseError as err:
+            raise SinGANError(f"{path} is not a valid models.config: {err}") from None
+    return config
+
+
+def update_models_config(base_path: Path, name: str) -> Path:
+    """Add NAME (base_path /models/NAME, the TF Serving Docker mount) unless listed."""
+    path = Path(base_path) / CONFIG_NAME
+    config = read_models_config(path)
+    entries = config.model_config_list.config
+    if not any(entry.name == name for entry in entries):
+        entry = entries.add()
+        entry.name = name
+        entry.base_path = f"/models/{name}"
+        entry.model_platform = "tensorflow"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text_format.MessageToString(config))
+    os.replace(tmp, path)
+    return path

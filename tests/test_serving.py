@@ -1,0 +1,281 @@
+"""Export, the TF-Serving-compatible server and the client, over loopback."""
+import base64
+import io
+import json
+import shutil
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+from PIL import Image
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
+                                     model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from singan_tf import SinGANError, client
+from singan_tf.cli import main
+from singan_tf.export import blend_mask_tf, export, read_models_config
+from singan_tf.images import to_uint8
+from singan_tf.serving import ModelServer
+from singan_tf.tasks.editing import blend_mask
+
+
+@pytest.fixture(scope="module")
+def exported(fitted_model, tmp_path_factory):
+    base = tmp_path_factory.mktemp("served")
+    export(fitted_model, base, "tiny")
+    return base
+
+
+@pytest.fixture(scope="module")
+def server(exported):
+    server = ModelServer(exported / "models.config", port=0, rest_api_port=0, host="127.0.0.1",
+                         max_pixels=200_000, poll_seconds=0.0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stub(server):
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+
+def sample_request(model="tiny", signature="serving_default", version=None, **values):
+    inputs = {"seed": (1, tf.int64), "num_samples": (2, tf.int32), "scale_h": (1.0, tf.float32),
+              "scale_w": (1.0, tf.float32), "start_scale": (0, tf.int32)}
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    for key, (value, dtype) in inputs.items():
+        value = values.get(key, value)
+        if value is not None:
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
+    return request
+
+
+def rest(server, path, body=None):
+    url = f"http://127.0.0.1:{server.rest_port}{path}"
+    data = None if body is None else json.dumps(body).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_export_layout_and_config(exported, fitted_model):
+    version_dir = exported / "tiny" / "1"
+    assert (version_dir / "saved_model.pb").is_file() and (version_dir / "variables").is_dir()
+    config = read_models_config(exported / "models.config")
+    assert [(c.name, c.base_path) for c in config.model_config_list.config] == [
+        ("tiny", "/models/tiny")]
+    loaded = tf.saved_model.load(str(version_dir))
+    assert set(loaded.signatures) == {"serving_default", "paint2image", "paint2image_bytes",
+                                      "edit", "edit_bytes", "harmonize", "harmonize_bytes"}
+    out = loaded.signatures["serving_default"](
+        seed=tf.constant(4, tf.int64), num_samples=tf.constant(3), scale_h=tf.constant(1.5),
+        scale_w=tf.constant(1.0), start_scale=tf.constant(1))["images"].numpy()
+    np.testing.assert_array_equal(out, fitted_model.sample(3, 1.5, 1.0, 1, seed=4))
+
+
+def test_export_refuses_bad_names_and_taken_versions(exported, fitted_model):
+    with pytest.raises(SinGANError, match="model name"):
+        export(fitted_model, exported, "bad/name")
+    with pytest.raises(SinGANError, match="exists"):
+        export(fitted_model, exported, "tiny", version=1)
+
+
+def test_sr_export_has_super_resolve(sr_model, tmp_path):
+    target = export(sr_model, tmp_path, "sr")
+    loaded = tf.saved_model.load(str(target))
+    low = to_uint8(sr_model.reals[-1])
+    out = loaded.signatures["super_resolve"](image=tf.constant(low[None]),
+                                             seed=tf.constant(0, tf.int64))["image"].numpy()
+    from singan_tf.tasks import super_resolve
+    same_input = low.astype(np.float32) / 127.5 - 1
+    np.testing.assert_array_equal(out[0], super_resolve(sr_model, 2.0, same_input, seed=0))
+    png = io.BytesIO()
+    Image.fromarray(low).save(png, format="PNG")
+    by_bytes = loaded.signatures["super_resolve_bytes"](
+        image_bytes=tf.constant(png.getvalue()), seed=tf.constant(0, tf.int64))["image"].numpy()
+    np.testing.assert_array_equal(by_bytes, out)
+
+
+def test_graph_blend_mask_matches_scipy():
+    mask = np.zeros((40, 50), np.float32)
+    mask[10:20, 12:30] = 1
+    for dilation, sigma in [(2, 1.0), (7, 5.0)]:
+        np.testing.assert_allclose(blend_mask_tf(tf.constant(mask[None]), dilation, sigma)[0],
+                                   blend_mask(mask, dilation, sigma), atol=1e-5)
+
+
+def test_grpc_predict_matches_in_process_sampling(stub, fitted_model):
+    response = stub.Predict(sample_request(seed=11, num_samples=3), timeout=60)
+    images = tf.make_ndarray(response.outputs["images"])
+    np.testing.assert_array_equal(images, fitted_model.sample(3, seed=11))
+    assert response.model_spec.version.value == 1
+    assert response.model_spec.signature_name == "serving_default"
+
+
+def test_grpc_metadata_and_status(server, stub):
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "tiny"
+    response = stub.GetModelMetadata(request, timeout=30)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signatures)
+    assert set(signatures.signature_def["serving_default"].inputs) == {
+        "seed", "num_samples", "scale_h", "scale_w", "start_scale"}
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        models = model_service_pb2_grpc.ModelServiceStub(channel)
+        status_request = get_model_status_pb2.GetModelStatusRequest()
+        status_request.model_spec.name = "tiny"
+        status = models.GetModelStatus(status_request, timeout=30)
+        assert [(s.version, s.state) for s in status.model_version_status] == [
+            (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
+        status_request.model_spec.name = "nope"
+        with pytest.raises(grpc.RpcError) as err:
+            models.GetModelStatus(status_request, timeout=30)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("request_kwargs,code,message", [
+    ({"model": "nope"}, grpc.StatusCode.NOT_FOUND, "nope"),
+    ({"version": 7}, grpc.StatusCode.NOT_FOUND, "Specific(tiny, 7)"),
+    ({"signature": "dance"}, grpc.StatusCode.NOT_FOUND, "dance"),
+    ({"start_scale": None}, grpc.StatusCode.INVALID_ARGUMENT, "missing input(s) start_scale"),
+    ({"start_scale": 3}, grpc.StatusCode.INVALID_ARGUMENT, "start_scale must be < 3"),
+    ({"num_samples": 0}, grpc.StatusCode.INVALID_ARGUMENT, "num_samples must be positive"),
+    ({"num_samples": 10_000}, grpc.StatusCode.INVALID_ARGUMENT, "request too large"),
+    ({"scale_h": -1.0}, grpc.StatusCode.INVALID_ARGUMENT, "scale_h must be positive"),
+])
+def test_grpc_errors_and_the_server_keeps_serving(stub, fitted_model, request_kwargs, code,
+                                                  message):
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(sample_request(**request_kwargs), timeout=60)
+    assert err.value.code() == code and message in err.value.details()
+    good = tf.make_ndarray(stub.Predict(sample_request(seed=3), timeout=60).outputs["images"])
+    np.testing.assert_array_equal(good, fitted_model.sample(2, seed=3))
+
+
+def test_grpc_wrong_dtype_and_shape(stub):
+    request = sample_request()
+    request.inputs["seed"].CopyFrom(tf.make_tensor_proto(1.5, dtype=tf.float32))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(request, timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "int64" in err.value.details()
+    request = sample_request()
+    request.inputs["num_samples"].CopyFrom(tf.make_tensor_proto([1, 2], dtype=tf.int32))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(request, timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "shape" in err.value.details()
+
+
+def test_rest_api(server, fitted_model, edit_png):
+    status, body = rest(server, "/v1/models/tiny")
+    assert status == 200 and body["model_version_status"][0]["state"] == "AVAILABLE"
+    assert rest(server, "/v1/models/tiny/versions/1")[0] == 200
+    assert rest(server, "/v1/models/tiny/versions/9")[0] == 404
+    status, body = rest(server, "/v1/models/tiny/metadata")
+    assert status == 200 and "edit_bytes" in body["metadata"]["signature_def"]["signature_def"]
+    values = {"seed": 5, "num_samples": 2, "scale_h": 1.0, "scale_w": 1.0, "start_scale": 0}
+    expected = fitted_model.sample(2, seed=5)
+    status, body = rest(server, "/v1/models/tiny:predict", {"inputs": values})
+    assert status == 200
+    np.testing.assert_array_equal(np.array(body["outputs"], np.uint8), expected)
+    status, body = rest(server, "/v1/models/tiny/versions/1:predict", {"instances": [values]})
+    assert status == 200
+    np.testing.assert_array_equal(np.array(body["predictions"], np.uint8), expected)
+    image, mask = edit_png
+    status, body = rest(server, "/v1/models/tiny:predict", {
+        "signature_name": "harmonize_bytes",
+        "inputs": {"image_bytes": {"b64": base64.b64encode(image).decode()},
+                   "mask_bytes": {"b64": base64.b64encode(mask).decode()},
+                   "start_scale": 1, "seed": 0}})
+    assert status == 200 and np.array(body["outputs"]).shape == (1, 34, 40, 3)
+
+
+def test_rest_errors(server):
+    values = {"seed": 5, "num_samples": 2, "scale_h": 1.0, "scale_w": 1.0, "start_scale": 0}
+    cases = [
+        ("/v1/models/nope:predict", {"inputs": values}, 404, "nope"),
+        ("/v1/models/tiny:predict", {"inputs": values, "signature_name": "x"}, 404, "\"x\""),
+        ("/v1/models/tiny:predict", {"inputs": {**values, "seed": 1.5}}, 400, "integers"),
+        ("/v1/models/tiny:predict", {"inputs": {k: v for k, v in values.items() if k != "seed"}},
+         400, "missing input(s) seed"),
+        ("/v1/models/tiny:predict", {"inputs": {**values, "num_samples": 10_000}}, 400,
+         "too large"),
+        ("/v1/models/tiny:predict", {"instances": []}, 400, "instances"),
+        ("/v1/models/tiny:predict", {"inputs": values, "instances": [values]}, 400, "exactly one"),
+        ("/v1/models/tiny:predict", {"signature_name": "edit_bytes", "inputs": {
+            "image_bytes": {"b64": "bm90IGFuIGltYWdl"}, "mask_bytes": {"b64": "eA=="},
+            "start_scale": 1, "seed": 0}}, 400, "not a PNG or JPEG"),
+    ]
+    for path, body, code, message in cases:
+        status, reply = rest(server, path, body)
+        assert status == code and message in reply["error"], (path, reply)
+    assert rest(server, "/v1/models/tiny:predict", {"inputs": values})[0] == 200
+
+
+@pytest.fixture
+def edit_png(fitted_model):
+    image = to_uint8(fitted_model.reals[-1]).copy()
+    image[8:18, 10:22] = [230, 20, 20]
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[8:18, 10:22] = 255
+    encoded = []
+    for array in (image, mask):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    return encoded
+
+
+def test_concurrent_clients_all_get_correct_answers(server, fitted_model):
+    expected = {seed: fitted_model.sample(1, seed=seed) for seed in range(8)}
+
+    def client_loop(seed):
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            for _ in range(10):
+                reply = stub.Predict(sample_request(seed=seed, num_samples=1), timeout=60)
+                if not np.array_equal(tf.make_ndarray(reply.outputs["images"]), expected[seed]):
+                    return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(client_loop, range(8)))
+
+
+def test_new_version_is_served_without_restart(server, exported, fitted_model, stub):
+    shutil.copytree(exported / "tiny" / "1", exported / "tiny" / "2")
+    try:
+        assert stub.Predict(sample_request(), timeout=60).model_spec.version.value == 2
+        assert stub.Predict(sample_request(version=1), timeout=60).model_spec.version.value == 1
+    finally:
+        shutil.rmtree(exported / "tiny" / "2")
+
+
+def test_cli_export_and_client(server, fitted_model_dir, fitted_model, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", str(fitted_model_dir), "--base-path",
+                                  str(tmp_path / "m"), "--name", "x"])
+    assert result.exit_code == 0 and (tmp_path / "m" / "x" / "1" / "saved_model.pb").exists()
+    result = runner.invoke(main, ["client", "sample", "--server", f"127.0.0.1:{server.port}",
+                                  "--model", "tiny", "-n", "2", "--seed", "8", "-o",
+                                  str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    got = np.stack([np.asarray(Image.open(tmp_path / "s" / f"sample_{i:04d}.png"))
+                    for i in range(2)])
+    np.testing.assert_array_equal(got, fitted_model.sample(2, seed=8))
+    result = runner.invoke(main, ["client", "sample", "--server", f"127.0.0.1:{server.port}",
+                                  "--model", "nope", "-o", str(tmp_path / "s")])
+    assert result.exit_code == 1 and "NOT_FOUND" in result.output
+    assert client.sample(f"127.0.0.1:{server.port}", "tiny", 1, seed=8).shape == (1, 34, 40, 3)
