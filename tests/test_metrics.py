@@ -1,0 +1,81 @@
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from singan_tf import metrics
+from singan_tf.cli import main
+
+from conftest import make_image
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "eval" / "singan_eval.py"
+
+
+def image(seed=0, size=(48, 64)):
+    return make_image(*size, seed=seed) / 255.0
+
+
+def test_identical_image_scores_zero_and_noise_scores_high():
+    real = image()
+    signature = metrics.swd_signature(real)
+    assert metrics.patch_swd(signature, real) == 0.0
+    noise = np.random.default_rng(1).uniform(0, 1, real.shape)
+    noise_swd = metrics.patch_swd(signature, noise)
+    assert noise_swd > 0.1
+    shifted = np.roll(real, 5, axis=1)  # nearly the same patches (a seam where it wraps)
+    assert 0 < metrics.patch_swd(signature, shifted) < noise_swd / 5
+
+
+def test_diversity():
+    real = image()
+    assert metrics.diversity(real, [real, real, real]) == pytest.approx(0.0, abs=1e-12)
+    rng = np.random.default_rng(0)
+    varied = [np.clip(real + rng.normal(0, 0.2, real.shape), 0, 1) for _ in range(5)]
+    assert metrics.diversity(real, varied) > 0.3
+    with pytest.raises(ValueError):
+        metrics.diversity(real, [real])
+
+
+def test_frechet_distance():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(2000, 4))
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.frechet_distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=0.01)
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/eval is not beside the project")
+def test_agrees_with_the_reference_implementation():
+    spec = importlib.util.spec_from_file_location("singan_eval", REFERENCE)
+    reference = importlib.util.module_from_spec(spec)
+    sys.modules["singan_eval"] = reference  # its dataclasses look themselves up there
+    spec.loader.exec_module(reference)
+    real = image(0, (60, 90))
+    samples = [image(s, (60, 90)) for s in range(1, 5)]
+    ours = metrics.evaluate(real, samples)
+    assert ours["diversity"] == pytest.approx(reference.diversity(real, samples), rel=0.05)
+    for key, centered in (("swd", False), ("swd_centered", True)):
+        expected = np.mean([reference.patch_swd(real, s, reference.SWDConfig(center=centered))
+                            for s in samples])
+        assert ours[key] == pytest.approx(expected, rel=0.05)
+
+
+def test_evaluate_command(fitted_model_dir, tiny_image, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["evaluate", "--real", str(tiny_image), str(fitted_model_dir),
+                                  "-n", "4", "--json", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    assert "resized to the samples' 34x40" in result.output
+    assert "SIFID:            skipped" in result.output
+    assert (tmp_path / "m.json").exists()
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(make_image(40, 48, seed=i)).save(folder / f"{i}.png")
+    result = runner.invoke(main, ["evaluate", "--real", str(tiny_image), str(folder)])
+    assert result.exit_code == 0 and "diversity" in result.output
+    result = runner.invoke(main, ["evaluate", "--real", str(tiny_image), str(tmp_path / "none")])
+    assert result.exit_code == 1 and "neither" in result.output
