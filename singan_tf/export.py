@@ -10,7 +10,6 @@ INVALID_ARGUMENT in TF Serving itself, and output size is capped by `max_pixels`
 """
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import tempfile
@@ -87,9 +86,9 @@ class SinGANServable(tf.Module):
         self.max_output_pixels = tf.Variable(self.max_pixels, trainable=False, dtype=tf.int64,
                                              name="max_output_pixels")
         if self.sr_factor:  # only SR models get (and trace) the SR signatures
-            self.super_resolve = tf.function(self._super_resolve,
+            self.super_resolve = tf.function(self._super_resolve, autograph=False,
                                              input_signature=[IMAGE, SEED])
-            self.super_resolve_bytes = tf.function(self._super_resolve_bytes,
+            self.super_resolve_bytes = tf.function(self._super_resolve_bytes, autograph=False,
                                                    input_signature=[IMAGE_BYTES, SEED])
 
     # ------------------------------------------------------------- checks
@@ -105,7 +104,7 @@ class SinGANServable(tf.Module):
                                  f"start_scale must be < {self.num_scales}")
 
     # ----------------------------------------------------------- sampling
-    @tf.function(input_signature=SAMPLE_SIGNATURE)
+    @tf.function(input_signature=SAMPLE_SIGNATURE, autograph=False)
     def sample(self, seed, num_samples, scale_h, scale_w, start_scale):
         tf.debugging.assert_positive(num_samples, "num_samples must be positive")
         tf.debugging.assert_positive(scale_h, "scale_h must be positive")
@@ -137,28 +136,28 @@ class SinGANServable(tf.Module):
         out = self._inject(image, start_scale, seed)
         return {"image": to_uint8(weights * out + (1 - weights) * image)}
 
-    @tf.function(input_signature=[IMAGE, START_SCALE, SEED])
+    @tf.function(input_signature=[IMAGE, START_SCALE, SEED], autograph=False)
     def paint2image(self, image, start_scale, seed):
         return {"image": to_uint8(self._inject(self._prepare(image), start_scale, seed))}
 
-    @tf.function(input_signature=[IMAGE_BYTES, START_SCALE, SEED])
+    @tf.function(input_signature=[IMAGE_BYTES, START_SCALE, SEED], autograph=False)
     def paint2image_bytes(self, image_bytes, start_scale, seed):
         return self.paint2image(_decode(image_bytes, 3), start_scale, seed)
 
-    @tf.function(input_signature=[IMAGE, MASK, START_SCALE, SEED])
+    @tf.function(input_signature=[IMAGE, MASK, START_SCALE, SEED], autograph=False)
     def edit(self, image, mask, start_scale, seed):
         return self._blend(image, mask, start_scale, seed, EDIT_DILATION)
 
-    @tf.function(input_signature=[IMAGE_BYTES, MASK_BYTES, START_SCALE, SEED])
+    @tf.function(input_signature=[IMAGE_BYTES, MASK_BYTES, START_SCALE, SEED], autograph=False)
     def edit_bytes(self, image_bytes, mask_bytes, start_scale, seed):
         return self.edit(_decode(image_bytes, 3), _decode(mask_bytes, 1)[..., 0], start_scale,
                          seed)
 
-    @tf.function(input_signature=[IMAGE, MASK, START_SCALE, SEED])
+    @tf.function(input_signature=[IMAGE, MASK, START_SCALE, SEED], autograph=False)
     def harmonize(self, image, mask, start_scale, seed):
         return self._blend(image, mask, start_scale, seed, HARMONIZE_DILATION)
 
-    @tf.function(input_signature=[IMAGE_BYTES, MASK_BYTES, START_SCALE, SEED])
+    @tf.function(input_signature=[IMAGE_BYTES, MASK_BYTES, START_SCALE, SEED], autograph=False)
     def harmonize_bytes(self, image_bytes, mask_bytes, start_scale, seed):
         return self.harmonize(_decode(image_bytes, 3), _decode(mask_bytes, 1)[..., 0],
                               start_scale, seed)

@@ -112,12 +112,13 @@ class PyramidSampler(tf.Module):
             if n == 0:
                 prev = start_input()
             else:
-                prev = _branch(n <= start_scale, start_input, lambda: resize(x, size))
-            x = _branch(n < start_scale, lambda: prev,
+                prev = _branch(n <= start_scale, start_input,
+                               lambda x=x, size=size: resize(x, size))
+            x = _branch(n < start_scale, lambda prev=prev: prev,
                         lambda n=n, prev=prev: self.apply_scale(n, prev, seed))
         return x
 
-    @tf.function(input_signature=SAMPLE_SIGNATURE)
+    @tf.function(input_signature=SAMPLE_SIGNATURE, autograph=False)
     def sample(self, seed, num_samples, scale_h, scale_w, start_scale):
         """uint8 samples; the exported `serving_default` signature is exactly this."""
         sizes = self.target_sizes(scale_h, scale_w)

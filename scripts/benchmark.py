@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Training and sampling speed of a preset on one image, against this machine's matmul peak.
+
+    python scripts/benchmark.py ../shared/images/generation/colusseum.png --preset fast --fit
+    python scripts/benchmark.py IMAGE --preset paper --timed-iters 2 --scales 9
+
+Per scale: size, width, compile seconds, ms per iteration (after warm-up), GFLOP/s and its
+ratio to the fp32 matmul GFLOP/s measured in the same run. Then the projected fit time
+(compile + iterations, every scale) and, with --fit, the measured fit wall clock, sampling
+ms per image (1x and 2x size, n=1 and n=16) and the peak RSS. Writes JSON with --json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+import singan_tf
+from singan_tf.images import load_image
+from singan_tf.pyramid import pyramid_spec
+from singan_tf.trainer import build_scale, compile_scale
+
+
+def stack_flops(height, width, channels, out_channels, cfg, padded):
+    """One forward of a SinGAN conv stack (head 3->C, body C->C, tail C->out, valid convs).
+    G's input is zero-padded by receptive_pad on each side; D's is not."""
+    k = cfg.kernel_size
+    h, w = (height + 2 * cfg.receptive_pad, width + 2 * cfg.receptive_pad) if padded \
+        else (height, width)
+    ins = [3] + [channels] * (cfg.num_layers - 1)
+    outs = [channels] * (cfg.num_layers - 1) + [out_channels]
+    flops = 0
+    for channels_in, channels_out in zip(ins, outs):
+        h, w = h - (k - 1), w - (k - 1)
+        flops += 2 * k * k * channels_in * channels_out * h * w
+    return flops
+
+
+def iteration_flops(size, width, cfg):
+    """One training iteration: critic steps (G fwd, D on real/fake, gradient penalty with
+    double backprop) and generator steps (fake and reconstruction through G, D, backward).
+    Counted as critic ~ F_G + 15 F_D and generator ~ 6 F_G + 3 F_D (backward = 2x forward)."""
+    forward_g = stack_flops(*size, width, 3, cfg, padded=True)
+    forward_d = stack_flops(*size, width, 1, cfg, padded=False)
+    return (cfg.critic_steps * (forward_g + 15 * forward_d)
+            + cfg.generator_steps * (6 * forward_g + 3 * forward_d))
+
+
+def matmul_gflops(n=2048, repeats=20):
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    multiply = tf.function(lambda: tf.matmul(a, b))
+    multiply().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = multiply()
+    out.numpy()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def time_scale(cfg, n, size, timed_iters):
+    scale = build_scale(cfg, n, size, seed=0)
+    compile_scale(scale, cfg.replace(steps_per_execution=1), iterations=1)
+    real = tf.random.uniform((1, *size, 3), -1, 1)
+    data = tf.data.Dataset.from_tensors((real, tf.zeros((cfg.critic_steps, *size, 3)))).repeat()
+    start = time.perf_counter()
+    scale.fit(data, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    scale.fit(data, epochs=1, steps_per_epoch=timed_iters, verbose=0, shuffle=False)
+    return compile_seconds, (time.perf_counter() - start) / timed_iters
+
+
+def time_sampling(model, repeats=5):
+    rows = []
+    for scale in (1.0, 2.0):
+        for num in (1, 16):
+            model.sample(num, scale, scale, seed=0)  # trace once per shape
+            start = time.perf_counter()
+            for i in range(repeats):
+                model.sample(num, scale, scale, seed=i)
+            per_image = (time.perf_counter() - start) / repeats / num
+            rows.append({"size": f"{scale:g}x", "n": num, "ms_per_image": 1000 * per_image,
+                         "images_per_s": 1 / per_image})
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--preset", default="fast", choices=sorted(singan_tf.PRESETS))
+    parser.add_argument("--timed-iters", type=int, default=20)
+    parser.add_argument("--scales", help="comma-separated scale indices (default: all)")
+    parser.add_argument("--fit", action="store_true", help="also run and time the real fit")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    cfg = singan_tf.preset(args.preset)
+    array, _ = load_image(args.image)
+    spec = pyramid_spec(*array.shape[:2], cfg.min_size, cfg.max_size, cfg.scale_factor)
+    scales = range(spec.num_scales) if not args.scales else [int(s) for s in args.scales.split(",")]
+    peak = matmul_gflops()
+    print(f"{args.image}: {spec.num_scales} scales, preset {args.preset}; "
+          f"fp32 matmul peak here: {peak:.0f} GFLOP/s", flush=True)
+    print(f"{'scale':>5} {'size':>9} {'width':>5} {'compile s':>9} {'ms/it':>9} "
+          f"{'GFLOP/it':>9} {'GFLOP/s':>8} {'of peak':>7}", flush=True)
+    rows = []
+    for n in scales:
+        size, width = spec.sizes[n], cfg.channels(n)
+        compile_seconds, seconds = time_scale(cfg, n, size, args.timed_iters)
+        flops = iteration_flops(size, width, cfg)
+        rows.append({"scale": n, "size": list(size), "width": width,
+                     "compile_s": compile_seconds, "ms_per_iter": 1000 * seconds,
+                     "gflop_per_iter": flops / 1e9, "gflops": flops / seconds / 1e9,
+                     "fraction_of_matmul_peak": flops / seconds / 1e9 / peak})
+        r = rows[-1]
+        print(f"{n:>5} {size[0]:>4}x{size[1]:<4} {width:>5} {compile_seconds:>9.1f} "
+              f"{r['ms_per_iter']:>9.1f} {r['gflop_per_iter']:>9.2f} {r['gflops']:>8.1f} "
+              f"{r['fraction_of_matmul_peak']:>7.0%}", flush=True)
+    result = {"image": str(args.image), "preset": args.preset, "matmul_gflops": peak,
+              "scales": rows}
+    if not args.scales:
+        projected = sum(r["compile_s"] + r["ms_per_iter"] / 1000 * cfg.iters_per_scale
+                        for r in rows)
+        result["projected_fit_s"] = projected
+        print(f"projected fit: {projected / 60:.1f} min ({cfg.iters_per_scale} iterations "
+              "per scale, compile included, random-path input excluded)")
+    if args.fit:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            model = singan_tf.fit(args.image, Path(tmp) / "model", cfg, preset=args.preset,
+                                  verbose=0, tensorboard=False)
+            result["measured_fit_s"] = time.perf_counter() - start
+            print(f"measured fit: {result['measured_fit_s'] / 60:.1f} min", flush=True)
+            result["sampling"] = time_sampling(model)
+        for r in result["sampling"]:
+            print(f"sampling {r['size']} n={r['n']:>2}: {r['ms_per_image']:7.1f} ms/image "
+                  f"({r['images_per_s']:.1f} images/s)")
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS: {result['peak_rss_mib']:.0f} MiB")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
