@@ -68,8 +68,16 @@ def _to_rgb(im: Image.Image) -> tuple[np.ndarray, list[str]]:
     return (rgb * 2.0 - 1.0).astype(np.float32), notes
 
 
-def load_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A mask as float32 HxW in [0, 1] (white = 1). Single-channel or RGB files only."""
+_MASK_MODES = {"1", "L", "P", "I", "I;16", "I;16B", "I;16L", "RGB", "RGBA", "LA"}
+
+
+def load_mask(path, size: tuple[int, int] | None = None, notes: list | None = None) -> np.ndarray:
+    """A mask as float32 HxW in [0, 1] (white = 1).
+
+    Single-channel or RGB files; an alpha channel is dropped (as the official code does:
+    the shared editing mask is RGBA with an opaque alpha). Other modes (CMYK, YCbCr, ...)
+    are refused.
+    """
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"mask not found: {path}")
@@ -78,9 +86,15 @@ def load_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
             im.load()
     except (UnidentifiedImageError, OSError) as err:
         raise ImageError(f"cannot read mask {path}: {err}") from None
-    if im.mode not in {"1", "L", "RGB", "I;16", "I"}:
+    if im.mode not in _MASK_MODES:
         raise ImageError(f"mask {path} is {im.mode}; expected a single-channel or RGB image")
-    mask = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    if "A" in im.getbands() and notes is not None:
+        notes.append(f"dropped the alpha channel of the mask {path.name}")
+    if im.mode.startswith("I"):
+        mask = np.asarray(im, np.float32)
+        mask = mask / (65535.0 if mask.max() > 255 else 255.0)
+    else:
+        mask = np.asarray(im.convert("RGB").convert("L"), dtype=np.float32) / 255.0
     if size is not None and mask.shape != tuple(size):
         raise ImageError(f"mask {path} is {mask.shape[0]}x{mask.shape[1]} but its image is "
                          f"{size[0]}x{size[1]}; they must be the same size")

@@ -67,8 +67,12 @@ def test_masks(tmp_path):
     with pytest.raises(ImageError, match="same size"):
         load_mask(tmp_path / "m.png", (41, 48))
     Image.fromarray(mask).convert("RGBA").save(tmp_path / "rgba.png")
+    notes = []
+    assert load_mask(tmp_path / "rgba.png", notes=notes).sum() == 100  # alpha dropped
+    assert "alpha" in notes[0]
+    Image.fromarray(mask).convert("CMYK").save(tmp_path / "cmyk.jpg")
     with pytest.raises(ImageError, match="single-channel or RGB"):
-        load_mask(tmp_path / "rgba.png")
+        load_mask(tmp_path / "cmyk.jpg")
 
 
 def test_default_image_is_a_shipped_photo():

@@ -62,9 +62,10 @@ def test_blend_task_input_errors(fitted_model, edit_files, tmp_path):
     Image.fromarray(np.full(image.shape[:2], 255, np.uint8)).save(tmp_path / "white.png")
     with pytest.raises(SinGANError, match="whole image"):
         edit(fitted_model, edited, tmp_path / "white.png", 1)
-    Image.fromarray(np.zeros((*image.shape[:2], 4), np.uint8)).save(tmp_path / "rgba.png")
+    Image.fromarray(np.zeros((*image.shape[:2], 4), np.uint8)).convert("CMYK").save(
+        tmp_path / "cmyk.jpg")
     with pytest.raises(SinGANError, match="single-channel or RGB"):
-        edit(fitted_model, edited, tmp_path / "rgba.png", 1)
+        edit(fitted_model, edited, tmp_path / "cmyk.jpg", 1)
     for bad in (0, fitted_model.num_scales):
         with pytest.raises(SinGANError, match="start scale"):
             edit(fitted_model, edited, mask, bad)

@@ -45,7 +45,7 @@ def default_start_scale(model, task: str) -> int:
 def _inject_and_blend(model, image_path, mask_path, start_scale, dilation, sigma, seed, what):
     notes = []
     image, original_size = load_reference(model, image_path, notes, what)
-    mask = resize_mask(load_mask(mask_path, original_size), image.shape[:2])
+    mask = resize_mask(load_mask(mask_path, original_size, notes), image.shape[:2])
     weights = blend_mask(mask, dilation, sigma)[..., None]
     raw = inject(model, image, start_scale, seed=seed)[0]
     blended = weights * raw + (1 - weights) * image
