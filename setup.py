@@ -17,6 +17,8 @@ setup(
         "click==8.5.1",
         "scipy==1.17.1",
         "scikit-image==0.26.0",  # ships the default training photo (skimage/data/rocket.jpg)
+        "tensorflow-serving-api==2.21.0",  # gRPC stubs, servicer bases, models.config proto
+        "grpcio==1.85.1",
     ],
     extras_require={"test": ["pytest==9.2.0"]},
     entry_points={"console_scripts": ["singan-tf=singan_tf.cli:main"]},
