@@ -86,6 +86,8 @@ class SinGANServable(tf.Module):
         self.max_output_pixels = tf.Variable(self.max_pixels, trainable=False, dtype=tf.int64,
                                              name="max_output_pixels")
         if self.sr_factor:  # only SR models get (and trace) the SR signatures
+            self.sr_factor_variable = tf.Variable(float(self.sr_factor), trainable=False,
+                                                  name="sr_factor")
             self.super_resolve = tf.function(self._super_resolve, autograph=False,
                                              input_signature=[IMAGE, SEED])
             self.super_resolve_bytes = tf.function(self._super_resolve_bytes, autograph=False,

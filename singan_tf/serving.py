@@ -195,7 +195,7 @@ class PredictionCore:
                 h, w = np.asarray(inputs["image"]).shape[1:3]
             pixels = h * w
             if signature_name.startswith("super_resolve"):
-                pixels *= 16  # up to x4 each side; the graph checks the exact factor too
+                pixels *= float(servable.loaded.sr_factor_variable.numpy()) ** 2
             else:
                 fh, fw = (int(v) for v in servable.loaded.finest_size.numpy())
                 pixels = max(pixels, fh * fw)

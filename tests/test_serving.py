@@ -279,3 +279,20 @@ def test_cli_export_and_client(server, fitted_model_dir, fitted_model, tmp_path)
                                   "--model", "nope", "-o", str(tmp_path / "s")])
     assert result.exit_code == 1 and "NOT_FOUND" in result.output
     assert client.sample(f"127.0.0.1:{server.port}", "tiny", 1, seed=8).shape == (1, 34, 40, 3)
+
+
+def test_super_resolve_is_served_with_its_exact_size_limit(sr_model, tmp_path):
+    export(sr_model, tmp_path, "sr")
+    low = to_uint8(sr_model.reals[-1])  # 24x28, x2 -> 48x56 = 2688 output pixels
+    for limit, ok in ((2688, True), (2687, False)):
+        server = ModelServer(tmp_path / "models.config", port=0, rest_api_port=0,
+                             host="127.0.0.1", max_pixels=limit).start()
+        try:
+            status, body = rest(server, "/v1/models/sr:predict", {
+                "signature_name": "super_resolve",
+                "inputs": {"image": low[None].tolist(), "seed": 0}})
+        finally:
+            server.stop()
+        assert (status == 200) == ok, body
+        if ok:
+            assert np.array(body["outputs"]).shape == (1, 48, 56, 3)
