@@ -98,15 +98,17 @@ def main():
     parser.add_argument("--timed-iters", type=int, default=20)
     parser.add_argument("--scales", help="comma-separated scale indices (default: all)")
     parser.add_argument("--fit", action="store_true", help="also run and time the real fit")
+    parser.add_argument("--no-xla", action="store_true", help="plain tf.function train step")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    cfg = singan_tf.preset(args.preset)
+    cfg = singan_tf.preset(args.preset).replace(jit_compile=not args.no_xla)
     array, _ = load_image(args.image)
     spec = pyramid_spec(*array.shape[:2], cfg.min_size, cfg.max_size, cfg.scale_factor)
     scales = range(spec.num_scales) if not args.scales else [int(s) for s in args.scales.split(",")]
     peak = matmul_gflops()
-    print(f"{args.image}: {spec.num_scales} scales, preset {args.preset}; "
+    print(f"{args.image}: {spec.num_scales} scales, preset {args.preset}, "
+          f"XLA {'on' if cfg.jit_compile else 'off'}; "
           f"fp32 matmul peak here: {peak:.0f} GFLOP/s", flush=True)
     print(f"{'scale':>5} {'size':>9} {'width':>5} {'compile s':>9} {'ms/it':>9} "
           f"{'GFLOP/it':>9} {'GFLOP/s':>8} {'of peak':>7}", flush=True)
