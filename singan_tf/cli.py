@@ -229,8 +229,7 @@ def super_resolve(model_dir, factor, input_path, output, seed):
 
     output = _output_file(output, [".png"])
     model = load(model_dir)
-    factor = factor or model.manifest.get("sr_factor") or 4.0
-    check_super_resolution(model, factor)
+    factor = check_super_resolution(model, factor)  # before reading --input
     image = None
     if input_path is not None:
         image, notes = load_image(input_path)
@@ -364,7 +363,7 @@ def evaluate(real_path, source, num, seed, inception_weights, json_path):
     """Score samples (SOURCE: a model directory or a folder of images) against the real image."""
     from PIL import Image
 
-    from .images import load_image
+    from .images import load_image, to_uint8
     from .metrics import evaluate as run_evaluate
 
     if (source / "singan.json").is_file():
@@ -376,11 +375,11 @@ def evaluate(real_path, source, num, seed, inception_weights, json_path):
                        if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"})
         if len(files) < 2:
             raise SinGANError(f"{source} holds {len(files)} images; evaluate needs at least 2")
-        samples = [np.round((load_image(f)[0] + 1) * 127.5).astype(np.uint8) for f in files]
+        samples = [to_uint8(load_image(f)[0]) for f in files]
         origin = f"{len(files)} images in {source}"
     else:
         raise SinGANError(f"{source} is neither a model directory nor a folder of images")
-    real = np.round((load_image(real_path)[0] + 1) * 127.5).astype(np.uint8)
+    real = to_uint8(load_image(real_path)[0])
     height, width = samples[0].shape[:2]
     if real.shape[:2] != (height, width):
         click.echo(f"note: real image is {real.shape[0]}x{real.shape[1]}; resized to the "

@@ -30,13 +30,19 @@ def reconstruct_scale(generator, noise_amp, z_opt, prev):
     return generator([noise_amp * z_opt + prev, prev], training=False)
 
 
+def reconstruction_input(reconstructions, sizes, n):
+    """Scale n's input on the reconstruction path: zeros at scale 0, else the reconstruction
+    of scale n-1 upsampled to scale n. [1, H, W, 3]."""
+    if n == 0:
+        return tf.zeros((1, *sizes[0], 3))
+    return resize(reconstructions[n - 1][None], sizes[n])
+
+
 def reconstruct_pyramid(generators, noise_amps, z_opts, sizes):
     """Every scale's reconstruction [H, W, 3], coarse to fine, from the fixed z_opt maps."""
     outputs = []
-    prev = tf.zeros((1, *sizes[0], 3))
     for n, generator in enumerate(generators):
-        if n > 0:
-            prev = resize(outputs[-1][None], sizes[n])
+        prev = reconstruction_input(outputs, sizes, n)
         outputs.append(reconstruct_scale(generator, noise_amps[n], z_opts[n], prev)[0])
     return outputs
 

@@ -19,8 +19,9 @@ from .errors import ImageError, ModelDirError, SinGANError
 from .images import contact_sheet, load_image, save_png, to_uint8
 from .models import Discriminator, Generator, SinGANScale
 from .progress import ScaleProgress, format_seconds
-from .pyramid import noise_channels, pyramid_spec, real_pyramid, resize
-from .sampler import PyramidSampler, reconstruct_scale
+from .pyramid import noise_channels, pyramid_spec, real_pyramid
+from .sampler import (PyramidSampler, reconstruct_pyramid, reconstruct_scale,
+                      reconstruction_input)
 from .singan import SinGAN
 
 PREVIEW_SAMPLES = 4
@@ -185,16 +186,12 @@ class PyramidTrainer:
     def _train(self, manifest, reals) -> SinGAN:
         cfg = self.config
         sizes = [tuple(s) for s in manifest["sizes"]]
-        generators, discriminators, z_opts, reconstructions = [], [], [], []
         noise_amps = [s["noise_amp"] for s in manifest["scales"]]
-        for n in range(len(manifest["scales"])):
-            files = fmt.load_scale(self.model_dir, n)
-            generators.append(files.generator)
-            discriminators.append(files.discriminator)
-            z_opts.append(files.z_opt)
-            prev = self._rec_prev(reconstructions, sizes, n)
-            reconstructions.append(reconstruct_scale(files.generator, noise_amps[n],
-                                                     files.z_opt, prev)[0])
+        finished = [fmt.load_scale(self.model_dir, n) for n in range(len(manifest["scales"]))]
+        generators = [files.generator for files in finished]
+        discriminators = [files.discriminator for files in finished]
+        z_opts = [files.z_opt for files in finished]
+        reconstructions = reconstruct_pyramid(generators, noise_amps, z_opts, sizes)
         total = len(sizes)
         if len(generators) < total:
             self._log(f"training {total - len(generators)} of {total} scales, sizes "
@@ -204,7 +201,7 @@ class PyramidTrainer:
             self.current_scale = n
             started = time.perf_counter()
             scale = self._build_scale(n, sizes[n], generators, discriminators)
-            rec_prev = self._rec_prev(reconstructions, sizes, n)
+            rec_prev = reconstruction_input(reconstructions, sizes, n)
             real = tf.constant(reals[n][None])
             z_opt = self._z_opt(n, sizes[n])
             amp = 1.0 if n == 0 else cfg.noise_amp_init * float(
@@ -263,12 +260,6 @@ class PyramidTrainer:
             return np.zeros((1, *size, 3), np.float32)
         rng = np.random.default_rng(self._scale_seed(0))
         return rng.standard_normal((1, *size, noise_channels(0))).astype(np.float32)
-
-    @staticmethod
-    def _rec_prev(reconstructions, sizes, n):
-        if n == 0:
-            return tf.zeros((1, *sizes[0], 3))
-        return resize(reconstructions[n - 1][None], sizes[n])
 
     def _scale_callbacks(self, n, sizes, manifest):
         cfg = self.config

@@ -14,8 +14,7 @@ import tensorflow as tf
 from scipy.cluster.vq import kmeans2, vq
 
 from ..images import to_uint8
-from ..pyramid import resize
-from ..sampler import PyramidSampler
+from ..sampler import PyramidSampler, reconstruction_input
 from ..trainer import build_scale, compile_scale, random_path_dataset
 from .injection import check_injection_scale, inject, load_reference
 
@@ -58,7 +57,7 @@ def finetune_generator(model, scale: int, centres: np.ndarray, iterations: int, 
     keras.utils.set_random_seed(seed)
     trainer_scale = build_scale(cfg, scale, model.sizes[scale], generator=copy,
                                 discriminator=model.discriminator(scale), seed=seed)
-    rec_prev = resize(model.sampler.reconstructions[scale - 1][None], model.sizes[scale])
+    rec_prev = reconstruction_input(model.sampler.reconstructions, model.sizes, scale)
     trainer_scale.noise_amp.assign(model.noise_amps[scale])
     trainer_scale.z_opt.assign(model.z_opts[scale])
     trainer_scale.rec_prev.assign(rec_prev)

@@ -13,12 +13,15 @@ from ..images import to_uint8
 from ..pyramid import noise_channels, resize
 
 
-def check_super_resolution(model, factor: float) -> None:
+def check_super_resolution(model, factor: float | None) -> float:
+    """The factor to use (default: the one the model was trained for), after checking it."""
+    factor = factor or model.manifest.get("sr_factor") or 4.0
     if not factor > 1:
         raise SinGANError(f"super-resolution factor must be > 1, got {factor}")
     if model.manifest.get("task") != "sr":
         raise SinGANError("this model was trained for generation, not super-resolution; train "
                           "one with `singan-tf fit LR.png --task sr --sr-factor 4 -o MODEL`")
+    return factor
 
 
 def upscale(generator, noise_amp: float, image, factor: float, seed, channels: int = 3):
@@ -40,8 +43,7 @@ def upscale(generator, noise_amp: float, image, factor: float, seed, channels: i
 def super_resolve(model, factor: float | None = None, image: np.ndarray | None = None,
                   seed: int | None = None) -> np.ndarray:
     """uint8 HxWx3 `factor` times the size of `image` (default: the training image)."""
-    factor = factor or model.manifest.get("sr_factor") or 4.0
-    check_super_resolution(model, factor)
+    factor = check_super_resolution(model, factor)
     x = tf.constant((model.reals[-1] if image is None else image)[None], tf.float32)
     seed = secrets.randbits(62) if seed is None else int(seed)
     out = upscale(model.generators[-1], model.noise_amps[-1], x, factor, seed,
