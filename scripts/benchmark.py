@@ -46,6 +46,7 @@ def iteration_flops(size, width, cfg):
     """One training iteration: critic steps (G fwd, D on real/fake, gradient penalty with
     double backprop) and generator steps (fake and reconstruction through G, D, backward).
     Counted as critic ~ F_G + 15 F_D and generator ~ 6 F_G + 3 F_D (backward = 2x forward)."""
+    size = cfg.training_size(size)
     forward_g = stack_flops(*size, width, 3, cfg, padded=True)
     forward_d = stack_flops(*size, width, 1, cfg, padded=False)
     return (cfg.critic_steps * (forward_g + 15 * forward_d)
@@ -91,6 +92,15 @@ def time_sampling(model, repeats=5):
     return rows
 
 
+def parse_overrides(items):
+    """["crop_size=64", "lr_g=1e-4"] -> {"crop_size": 64, "lr_g": 0.0001}."""
+    overrides = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        overrides[name] = json.loads(value)
+    return overrides
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", type=Path)
@@ -99,33 +109,39 @@ def main():
     parser.add_argument("--scales", help="comma-separated scale indices (default: all)")
     parser.add_argument("--fit", action="store_true", help="also run and time the real fit")
     parser.add_argument("--no-xla", action="store_true", help="plain tf.function train step")
+    parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                        help="override a config option, e.g. --set crop_size=64 (repeatable)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    cfg = singan_tf.preset(args.preset).replace(jit_compile=not args.no_xla)
+    cfg = singan_tf.preset(args.preset).replace(jit_compile=not args.no_xla,
+                                                **parse_overrides(args.set))
     array, _ = load_image(args.image)
     spec = pyramid_spec(*array.shape[:2], cfg.min_size, cfg.max_size, cfg.scale_factor)
     scales = range(spec.num_scales) if not args.scales else [int(s) for s in args.scales.split(",")]
     peak = matmul_gflops()
-    print(f"{args.image}: {spec.num_scales} scales, preset {args.preset}, "
+    overrides = "".join(f" {item}" for item in args.set)
+    print(f"{args.image}: {spec.num_scales} scales, preset {args.preset}{overrides}, "
           f"XLA {'on' if cfg.jit_compile else 'off'}; "
           f"fp32 matmul peak here: {peak:.0f} GFLOP/s", flush=True)
-    print(f"{'scale':>5} {'size':>9} {'width':>5} {'compile s':>9} {'ms/it':>9} "
+    print(f"{'scale':>5} {'size':>9} {'window':>9} {'width':>5} {'compile s':>9} {'ms/it':>9} "
           f"{'GFLOP/it':>9} {'GFLOP/s':>8} {'of peak':>7}", flush=True)
     rows = []
     for n in scales:
         size, width = spec.sizes[n], cfg.channels(n)
         compile_seconds, seconds = time_scale(cfg, n, size, args.timed_iters)
         flops = iteration_flops(size, width, cfg)
-        rows.append({"scale": n, "size": list(size), "width": width,
+        window = cfg.training_size(size)
+        rows.append({"scale": n, "size": list(size), "window": list(window), "width": width,
                      "compile_s": compile_seconds, "ms_per_iter": 1000 * seconds,
                      "gflop_per_iter": flops / 1e9, "gflops": flops / seconds / 1e9,
                      "fraction_of_matmul_peak": flops / seconds / 1e9 / peak})
         r = rows[-1]
-        print(f"{n:>5} {size[0]:>4}x{size[1]:<4} {width:>5} {compile_seconds:>9.1f} "
-              f"{r['ms_per_iter']:>9.1f} {r['gflop_per_iter']:>9.2f} {r['gflops']:>8.1f} "
+        print(f"{n:>5} {size[0]:>4}x{size[1]:<4} {window[0]:>4}x{window[1]:<4} {width:>5} "
+              f"{compile_seconds:>9.1f} {r['ms_per_iter']:>9.1f} {r['gflop_per_iter']:>9.2f} {r['gflops']:>8.1f} "
               f"{r['fraction_of_matmul_peak']:>7.0%}", flush=True)
-    result = {"image": str(args.image), "preset": args.preset, "matmul_gflops": peak,
+    result = {"image": str(args.image), "preset": args.preset, "config": cfg.to_dict(),
+              "matmul_gflops": peak,
               "scales": rows}
     if not args.scales:
         projected = sum(r["compile_s"] + r["ms_per_iter"] / 1000 * cfg.iters_per_scale

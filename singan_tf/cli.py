@@ -42,7 +42,12 @@ def main():
 @click.option("--min-size", type=click.IntRange(min=1), help="Short side of the coarsest scale.")
 @click.option("--iters", type=click.IntRange(min=1), help="Training iterations per scale.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--xla/--no-xla", default=None, help="XLA-compile the train step (preset default: on).")
+@click.option("--xla/--no-xla", default=None,
+              help="XLA-compile the train step (paper: on, fast: off).")
+@click.option("--crop-size", type=click.IntRange(min=0),
+              help="Train larger scales on random windows of this size (0: whole image).")
+@click.option("--random-path-bank", type=click.IntRange(min=0),
+              help="Random-path inputs computed once per scale (0: fresh every iteration).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit in MODEL_DIR.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
 @click.option("--no-tensorboard", is_flag=True, help="Do not write TensorBoard logs.")
@@ -51,8 +56,8 @@ def main():
 @click.option("--sr-factor", type=click.FloatRange(min=1, min_open=True), default=4.0,
               show_default=True, help="Upscaling factor the sr task trains for.")
 @user_errors
-def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, resume, overwrite,
-        no_tensorboard, task, sr_factor):
+def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_size,
+        random_path_bank, resume, overwrite, no_tensorboard, task, sr_factor):
     """Train on IMAGE (default: a photo that ships with scikit-image) into MODEL_DIR."""
     from .images import default_image_path
     from .trainer import PyramidTrainer
@@ -61,11 +66,13 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, resume, 
         image = default_image_path()
         click.echo(f"note: no IMAGE given; using the built-in photo {image}")
     overrides = {k: v for k, v in (("max_size", max_size), ("min_size", min_size),
-                                   ("iters_per_scale", iters), ("jit_compile", xla))
+                                   ("iters_per_scale", iters), ("jit_compile", xla),
+                                   ("crop_size", crop_size),
+                                   ("random_path_bank", random_path_bank))
                  if v is not None}
     if resume and overrides:
-        raise SinGANError("--resume continues with the model's saved settings; "
-                          "drop --max-size/--min-size/--iters/--xla")
+        raise SinGANError("--resume continues with the model's saved settings; drop "
+                          "--max-size/--min-size/--iters/--xla/--crop-size/--random-path-bank")
     cfg = configs.preset(preset).replace(**overrides)
     trainer = PyramidTrainer(model_dir, cfg, preset=preset, seed=seed,
                              tensorboard=not no_tensorboard, task=task,

@@ -42,6 +42,10 @@ class SinGANConfig:
     # Speed (do not change the math)
     jit_compile: bool = True
     steps_per_execution: int = 10
+    # Speed options that approximate the reference (0 = off, as in the paper)
+    crop_size: int = 0           # train scales larger than this on random square windows
+    random_path_bank: int = 0    # draw the random-path inputs from this many per scale,
+                                 # computed once, instead of fresh ones every iteration
 
     def __post_init__(self):
         positive_ints = ["max_size", "min_size", "base_channels", "max_channels",
@@ -60,6 +64,15 @@ class SinGANConfig:
             raise SinGANError(f"config: min_size ({self.min_size}) exceeds max_size ({self.max_size})")
         if not 0.0 < self.scale_factor < 1.0:
             raise SinGANError("config: scale_factor must lie in (0, 1)")
+        for name in ["crop_size", "random_path_bank"]:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise SinGANError(f"config: {name} must be a non-negative integer, got {value!r}")
+        if 0 < self.crop_size < 2 * self.receptive_pad + 1:
+            raise SinGANError(f"config: crop_size must be 0 (off) or at least "
+                              f"{2 * self.receptive_pad + 1} (the critic's receptive field)")
+        if 0 < self.random_path_bank < self.critic_steps:
+            raise SinGANError("config: random_path_bank must be 0 (off) or at least critic_steps")
         for name in ["lr_g", "lr_d", "alpha", "gp_weight", "noise_amp_init"]:
             if getattr(self, name) < 0:
                 raise SinGANError(f"config: {name} must be non-negative")
@@ -72,6 +85,12 @@ class SinGANConfig:
     def channels(self, scale: int) -> int:
         """Width of G and D at a scale: nfc = min(32 * 2**floor(n/4), 128) for the paper."""
         return min(self.base_channels * 2 ** (scale // self.channels_double_every), self.max_channels)
+
+    def training_size(self, size) -> tuple[int, int]:
+        """The window a scale of this size trains on: all of it, or a crop_size crop."""
+        if not self.crop_size:
+            return tuple(size)
+        return tuple(min(length, self.crop_size) for length in size)
 
     def for_super_resolution(self, factor: float) -> "SinGANConfig":
         """The reference's SR training: alpha 100, min_size 18, and a scale factor of
@@ -103,9 +122,12 @@ def sr_steps(factor: float) -> int:
 
 PAPER = SinGANConfig()
 
-# First cut for 2-core CPUs: smaller images, constant narrow width, fewer iterations.
+# 2-core CPUs at the paper's image size, each choice measured (docs/performance.md):
+# constant narrow width, fewer iterations, 64 px training windows at the fine scales, a bank
+# of random-path inputs, and no XLA (it is 60-100x slower with random windows on CPU).
 # Critic and generator keep 3 steps each: cheap steps cost quality (reference notes).
-FAST = PAPER.replace(max_size=128, max_channels=32, iters_per_scale=300)
+FAST = PAPER.replace(max_channels=32, iters_per_scale=300, crop_size=64, random_path_bank=64,
+                     jit_compile=False)
 
 PRESETS = {"paper": PAPER, "fast": FAST}
 

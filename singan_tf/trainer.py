@@ -5,6 +5,7 @@ fit loses at most the scale in progress and `resume=True` continues from there.
 """
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from .sampler import (PyramidSampler, reconstruct_pyramid, reconstruct_scale,
 from .singan import SinGAN
 
 PREVIEW_SAMPLES = 4
+BANK_CHUNK = 16  # random-path inputs computed per call when filling a bank (bounds memory)
 
 
 def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=None,
@@ -38,7 +40,7 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                        noise_channels=noise_channels(n), alpha=cfg.alpha,
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
-                       name=f"singan_scale_{n:02d}")
+                       crop_size=cfg.crop_size, name=f"singan_scale_{n:02d}")
 
 
 def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None) -> None:
@@ -58,13 +60,28 @@ def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None 
 
 
 def random_path_dataset(real, frozen: PyramidSampler, n: int, critic_steps: int, seed: int,
-                        transform=None) -> tf.data.Dataset:
-    """(real, prevs) per iteration; prevs are fresh random-path inputs, one per critic step.
+                        transform=None, bank_size: int = 0) -> tf.data.Dataset:
+    """(real, prevs) per iteration; prevs are random-path inputs, one per critic step.
 
-    `transform` maps the prevs first (paint-to-image quantizes them to the paint colours).
+    bank_size 0 draws fresh ones every iteration (the reference); otherwise they are drawn
+    from `bank_size` inputs computed once, which saves running every coarser generator
+    `critic_steps` times per iteration. `transform` maps the prevs first (paint-to-image
+    quantizes them to the paint colours).
     """
+    seed = tf.constant(seed, tf.int64)
+    if bank_size:
+        chunks = [frozen.random_input(n, min(BANK_CHUNK, bank_size - start),
+                                      tf.stack([seed, -1 - start]))
+                  for start in range(0, bank_size, BANK_CHUNK)]
+        bank = tf.concat(chunks, axis=0)
+
     def element(step):
-        prevs = frozen.random_input(n, critic_steps, tf.stack([tf.constant(seed, tf.int64), step]))
+        if bank_size:
+            picks = tf.random.stateless_uniform([critic_steps], tf.stack([seed, step]),
+                                                maxval=bank_size, dtype=tf.int32)
+            prevs = tf.gather(bank, picks)
+        else:
+            prevs = frozen.random_input(n, critic_steps, tf.stack([seed, step]))
         return real, prevs if transform is None else transform(prevs)
 
     return tf.data.Dataset.counter().map(element).prefetch(2)
@@ -211,7 +228,7 @@ class PyramidTrainer:
             scale.rec_prev.assign(rec_prev)
             frozen = PyramidSampler(generators, noise_amps, sizes, reconstructions)
             dataset = random_path_dataset(real, frozen, n, cfg.critic_steps,
-                                          self._scale_seed(n))
+                                          self._scale_seed(n), bank_size=cfg.random_path_bank)
             history = scale.fit(dataset, epochs=1,
                                 steps_per_epoch=cfg.iters_per_scale, verbose=0, shuffle=False,
                                 callbacks=self._scale_callbacks(n, sizes, manifest))
@@ -263,7 +280,8 @@ class PyramidTrainer:
 
     def _scale_callbacks(self, n, sizes, manifest):
         cfg = self.config
-        work = [h * w * cfg.channels(m) ** 2 for m, (h, w) in enumerate(sizes)]
+        work = [math.prod(cfg.training_size(size)) * cfg.channels(m) ** 2
+                for m, size in enumerate(sizes)]
         title = (f"scale {n + 1}/{len(sizes)}: {sizes[n][0]}x{sizes[n][1]}, "
                  f"{cfg.channels(n)} channels, {cfg.iters_per_scale} iterations")
         callbacks = [ScaleProgress(title, cfg.iters_per_scale, sum(work[n + 1:]) / work[n],

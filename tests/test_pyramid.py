@@ -71,6 +71,7 @@ def test_paper_preset_is_the_reference():
     assert (PAPER.alpha, PAPER.gp_weight, PAPER.noise_amp_init) == (10.0, 0.1, 0.1)
     assert [PAPER.channels(n) for n in range(14)] == [32] * 4 + [64] * 4 + [128] * 6
     assert PAPER.receptive_pad == 5
+    assert PAPER.crop_size == 0 and PAPER.random_path_bank == 0  # no approximations
     assert preset("fast") is FAST
 
 
@@ -81,6 +82,12 @@ def test_config_validation_and_round_trip():
         SinGANConfig(min_size=300)
     with pytest.raises(SinGANError, match="unknown option"):
         PAPER.replace(nonsense=1)
+    with pytest.raises(SinGANError, match="crop_size must be 0 .* at least 11"):
+        SinGANConfig(crop_size=8)
+    with pytest.raises(SinGANError, match="random_path_bank must be 0 .* at least critic_steps"):
+        SinGANConfig(random_path_bank=2)
+    with pytest.raises(SinGANError, match="crop_size must be a non-negative integer"):
+        SinGANConfig(crop_size=-1)
     with pytest.raises(SinGANError, match="unknown preset"):
         preset("slow")
     assert SinGANConfig.from_dict(FAST.to_dict()) == FAST

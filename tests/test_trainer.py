@@ -2,11 +2,13 @@
 import json
 
 import numpy as np
+import tensorflow as tf
 import pytest
 
 import singan_tf
 from singan_tf import ModelDirError, SinGANError
 from singan_tf.model_dir import MANIFEST, scale_dir
+from singan_tf.trainer import random_path_dataset
 
 from conftest import TINY, write_image
 
@@ -113,3 +115,18 @@ def test_bad_image_leaves_nothing_behind(tmp_path):
     with pytest.raises(singan_tf.ImageError, match="smaller than min_size"):
         singan_tf.fit(small, tmp_path / "out", TINY, verbose=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_random_path_bank_draws_from_inputs_computed_once(fitted_model):
+    model = fitted_model
+    real = tf.constant(model.reals[2][None])
+    bank = random_path_dataset(real, model.sampler, 2, 3, seed=4, bank_size=5)
+    fresh = random_path_dataset(real, model.sampler, 2, 3, seed=4)
+    drawn = [prevs.numpy() for _, prevs in bank.take(8)]
+    assert all(p.shape == (3, *model.sizes[2], 3) for p in drawn)
+    distinct = {p.tobytes() for prevs in drawn for p in prevs}
+    assert 1 < len(distinct) <= 5  # varied, but only the bank's five inputs
+    again = [prevs.numpy() for _, prevs in bank.take(8)]
+    np.testing.assert_array_equal(np.stack(drawn), np.stack(again))
+    fresh_inputs = {p.tobytes() for _, prevs in fresh.take(8) for p in prevs.numpy()}
+    assert len(fresh_inputs) == 24

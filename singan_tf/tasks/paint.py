@@ -66,7 +66,7 @@ def finetune_generator(model, scale: int, centres: np.ndarray, iterations: int, 
                             model.sampler.reconstructions[:scale])
     centres_tf = tf.constant(centres)
     dataset = random_path_dataset(tf.constant(model.reals[scale][None]), frozen, scale,
-                                  cfg.critic_steps, seed,
+                                  cfg.critic_steps, seed, bank_size=cfg.random_path_bank,
                                   transform=lambda prevs: quantize_tf(prevs, centres_tf))
     trainer_scale.fit(dataset, epochs=1, steps_per_epoch=iterations, shuffle=False,
                       verbose=2 if verbose else 0)

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Fit a preset on each LSUN reference image, draw samples, and score them against the
+published SinGAN and ConSinGAN samples with the reference metrics script.
+
+    python scripts/quality_lsun.py --lsun ../shared/reference/lsun \\
+        --eval ../shared/eval/singan_eval.py --out runs/lsun [--preset fast] [--images 0,1]
+
+Long (minutes per image): run it in the background, not in CI. Each fit and its samples
+are kept under OUT, so a second run only does what is missing. Every fit runs as its own
+`singan-tf fit` process (its wall clock and peak RSS are recorded). Writes OUT/table.md
+(one row per image, ours next to the published models) and OUT/results.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PUBLISHED = ("singan", "consingan")
+CLI = [sys.executable, "-m", "singan_tf"]  # this interpreter's singan-tf
+METRICS = ("swd", "swd_centered", "diversity")
+
+
+def run(command) -> float:
+    """Run a command to completion; return its peak RSS in MiB (from wait4's rusage)."""
+    print("$", " ".join(map(str, command)), flush=True)
+    process = subprocess.Popen([str(c) for c in command])
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {command}")
+    return usage.ru_maxrss / 1024
+
+
+def fit_and_sample(real: Path, out: Path, args) -> dict:
+    """Model and samples for one image, at the real image's exact size."""
+    model_dir, sample_dir = out / "models" / real.stem, out / "samples" / real.stem
+    record_path = out / "models" / f"{real.stem}.json"
+    if not (model_dir / "singan.json").exists() or not record_path.exists():
+        command = [*CLI, "fit", real, "-o", model_dir, "--preset", args.preset,
+                   "--seed", args.seed, "--no-tensorboard",
+                   *[f"--{option}" for option in args.fit_option]]
+        if (model_dir / "singan.json").exists():  # an interrupted earlier run
+            command = [*CLI, "fit", "-o", model_dir, "--resume", "--no-tensorboard"]
+        start = time.perf_counter()
+        peak_rss = run(command)
+        record_path.write_text(json.dumps({"fit_seconds": time.perf_counter() - start,
+                                           "peak_rss_mib": peak_rss}))
+    if len(list(sample_dir.glob("*.png"))) < args.num:
+        manifest = json.loads((model_dir / "singan.json").read_text())
+        height, width = manifest["sizes"][-1]
+        real_width, real_height = Image.open(real).size
+        run([*CLI, "sample", model_dir, "-o", sample_dir, "-n", args.num,
+             "--seed", args.seed, "--scale-h", real_height / height,
+             "--scale-w", real_width / width])
+    return json.loads(record_path.read_text())
+
+
+def score(eval_script: Path, real: Path, fakes, json_path: Path) -> dict:
+    """The reference script's metrics for one set of samples (cached in json_path)."""
+    if not json_path.exists():
+        run([sys.executable, eval_script, "--real", real, "--fake", *fakes, "--json", json_path])
+    result = json.loads(json_path.read_text())
+    return {"swd": result["swd"]["mean"], "swd_centered": result["swd_centered"]["mean"],
+            "diversity": result["diversity"]["gray"]}
+
+
+def markdown_table(rows, means, preset) -> str:
+    models = ["ours"] + list(PUBLISHED)
+    names = {"ours": f"singan-tf {preset}", "singan": "SinGAN", "consingan": "ConSinGAN"}
+    head = ["image", "fit min"] + [f"{metric} {names[m]}" for metric in METRICS for m in models]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+    def cells(entry):
+        return [f"{entry[m][metric]:.4f}" if metric != "diversity" else f"{entry[m][metric]:.3f}"
+                for metric in METRICS for m in models]
+
+    for row in rows:
+        lines.append(f"| {row['image']} | {row['fit_seconds'] / 60:.1f} | "
+                     + " | ".join(cells(row)) + " |")
+    lines.append(f"| **mean** | {means['fit_seconds'] / 60:.1f} | "
+                 + " | ".join(f"**{c}**" for c in cells(means)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lsun", type=Path, required=True,
+                        help="folder with real/, singan/ and consingan/ (published samples)")
+    parser.add_argument("--eval", type=Path, required=True, help="singan_eval.py")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--fit-option", action="append", default=[], metavar="OPTION",
+                        help="extra `singan-tf fit` option without its dashes, e.g. crop-size=96")
+    parser.add_argument("--images", help="comma-separated image names (default: all)")
+    parser.add_argument("--num", type=int, default=10, help="samples per image (published: 10)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    reals = sorted((args.lsun / "real").glob("*.jpg"), key=lambda p: int(p.stem))
+    if args.images:
+        wanted = set(args.images.split(","))
+        reals = [r for r in reals if r.stem in wanted]
+    scores_dir = args.out / "scores"
+    scores_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for real in reals:
+        record = fit_and_sample(real, args.out, args)
+        ours = sorted((args.out / "samples" / real.stem).glob("*.png"))[:args.num]
+        row = {"image": real.name, **record,
+               "ours": score(args.eval, real, ours, scores_dir / f"{real.stem}_ours.json")}
+        for model in PUBLISHED:
+            fakes = sorted((args.lsun / model).glob(f"{real.stem}_*.jpg"))
+            row[model] = score(args.eval, real, fakes, scores_dir / f"{real.stem}_{model}.json")
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    means = {"fit_seconds": float(np.mean([r["fit_seconds"] for r in rows]))}
+    for model in ["ours", *PUBLISHED]:
+        means[model] = {metric: float(np.mean([r[model][metric] for r in rows]))
+                        for metric in METRICS}
+    table = markdown_table(rows, means, args.preset)
+    (args.out / "table.md").write_text(table)
+    (args.out / "results.json").write_text(json.dumps({"rows": rows, "mean": means}, indent=2))
+    print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
