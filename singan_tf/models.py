@@ -118,7 +118,10 @@ class SinGANScale(keras.Model):
 
     crop_size > 0 trains on one random crop_size x crop_size window per iteration (the
     same window of real, prevs and reconstruction path): the critic only judges 11x11
-    patches, so a window holds the same statistics at a fraction of the cost.
+    patches, so a window holds the same statistics at a fraction of the cost. G's
+    BatchNorm then uses its inherited moving statistics instead of each window's own
+    (frozen BN, as with any batch too small to stand for the whole): normalizing every
+    window by itself trains a G whose colours drift on the whole image (measured).
     """
 
     def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,
@@ -213,14 +216,15 @@ class SinGANScale(keras.Model):
         real, prevs = data
         window = self._random_window()
         real, prevs = self._crop(real, window), self._crop(prevs, window)
+        g_batch_stats = window is None  # see the class docstring
         for step in range(self.critic_steps):
             prev = prevs[step:step + 1]
-            fake = self.generator([self._noisy(prev), prev], training=True)
+            fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
             d_loss, gp = self._critic_step(real, fake)
         for step in range(self.generator_steps):
             # A fresh fake every step (the official code reuses a stale one).
             prev = prevs[step % self.critic_steps:step % self.critic_steps + 1]
-            g_loss, rec_loss = self._generator_step(real, prev, window)
+            g_loss, rec_loss = self._generator_step(real, prev, window, g_batch_stats)
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.rec_loss_tracker.update_state(rec_loss)
@@ -238,11 +242,11 @@ class SinGANScale(keras.Model):
         self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
         return d_loss, gp
 
-    def _generator_step(self, real, prev, window):
+    def _generator_step(self, real, prev, window, g_batch_stats):
         with tf.GradientTape() as tape:
-            fake = self.generator([self._noisy(prev), prev], training=True)
+            fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
             adversarial = -ops.mean(self.discriminator(fake, training=True))
-            rec_loss = ops.mean(ops.square(self.reconstruct(True, window) - real))
+            rec_loss = ops.mean(ops.square(self.reconstruct(g_batch_stats, window) - real))
             g_loss = adversarial + self.alpha * rec_loss
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
