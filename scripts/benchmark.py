@@ -6,14 +6,18 @@
 
 Per scale: size, width, compile seconds, ms per iteration (after warm-up), GFLOP/s and its
 ratio to the fp32 matmul GFLOP/s measured in the same run. Then the projected fit time
-(compile + iterations, every scale) and, with --fit, the measured fit wall clock, sampling
-ms per image (1x and 2x size, n=1 and n=16) and the peak RSS. Writes JSON with --json.
+(compile + iterations, every scale) and, with --fit, the measured wall clock and peak RSS
+(all its processes together) of `singan-tf fit`, then sampling ms per image (1x and 2x
+size, n=1 and n=16) of the fitted model, or of an existing one with --model DIR.
+Writes JSON with --json.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,6 +96,42 @@ def time_sampling(model, repeats=5):
     return rows
 
 
+def tree_rss_mib(root_pid: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc."""
+    parents, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            statm = (entry / "statm").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        rss[pid] = int(statm.split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    tree, grew = {root_pid}, True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grew = bool(children)
+    return sum(rss.get(pid, 0) for pid in tree) / 2 ** 20
+
+
+def run_tracking_memory(command, interval=0.2):
+    """Run a command; its wall clock and the peak of its process tree's summed RSS (a
+    per-process peak would miss a parent and child that are resident together)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    peak = 0.0
+    while process.poll() is None:
+        peak = max(peak, tree_rss_mib(process.pid))
+        time.sleep(interval)
+    if process.returncode:
+        raise SystemExit(f"fit failed with exit code {process.returncode}")
+    return time.perf_counter() - start, peak
+
+
 def parse_overrides(items):
     """["crop_size=64", "lr_g=1e-4"] -> {"crop_size": 64, "lr_g": 0.0001}."""
     overrides = {}
@@ -108,6 +148,7 @@ def main():
     parser.add_argument("--timed-iters", type=int, default=20)
     parser.add_argument("--scales", help="comma-separated scale indices (default: all)")
     parser.add_argument("--fit", action="store_true", help="also run and time the real fit")
+    parser.add_argument("--model", type=Path, help="time sampling of this trained model")
     parser.add_argument("--no-xla", action="store_true", help="plain tf.function train step")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                         help="override a config option, e.g. --set crop_size=64 (repeatable)")
@@ -151,17 +192,25 @@ def main():
               "per scale, compile included, random-path input excluded)")
     if args.fit:
         with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            model = singan_tf.fit(args.image, Path(tmp) / "model", cfg, preset=args.preset,
-                                  verbose=0, tensorboard=False)
-            result["measured_fit_s"] = time.perf_counter() - start
-            print(f"measured fit: {result['measured_fit_s'] / 60:.1f} min", flush=True)
-            result["sampling"] = time_sampling(model)
+            command = [sys.executable, "-m", "singan_tf", "fit", str(args.image), "-o",
+                       f"{tmp}/model", "--preset", args.preset, "--no-tensorboard",
+                       *[f"--{option.replace('_', '-')}={value}"
+                         for option, value in parse_overrides(args.set).items()]]
+            if args.no_xla:
+                command.append("--no-xla")
+            seconds, peak_tree = run_tracking_memory(command)
+            result["measured_fit_s"], result["fit_peak_rss_mib"] = seconds, peak_tree
+            print(f"measured fit (`singan-tf fit`): {seconds / 60:.1f} min, peak RSS of its "
+                  f"processes together {peak_tree:.0f} MiB", flush=True)
+            result["sampling"] = time_sampling(singan_tf.load(f"{tmp}/model"))
+    elif args.model:
+        result["sampling"] = time_sampling(singan_tf.load(args.model))
+    if "sampling" in result:
         for r in result["sampling"]:
             print(f"sampling {r['size']} n={r['n']:>2}: {r['ms_per_image']:7.1f} ms/image "
                   f"({r['images_per_s']:.1f} images/s)")
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS: {result['peak_rss_mib']:.0f} MiB")
+    print(f"peak RSS of this benchmark process: {result['peak_rss_mib']:.0f} MiB")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

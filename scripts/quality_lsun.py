@@ -51,7 +51,7 @@ def fit_and_sample(real: Path, out: Path, args) -> dict:
         start = time.perf_counter()
         peak_rss = run(command)
         record_path.write_text(json.dumps({"fit_seconds": time.perf_counter() - start,
-                                           "peak_rss_mib": peak_rss}))
+                                           "peak_rss_mib_largest_process": peak_rss}))
     if len(list(sample_dir.glob("*.png"))) < args.num:
         manifest = json.loads((model_dir / "singan.json").read_text())
         height, width = manifest["sizes"][-1]

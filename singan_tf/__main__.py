@@ -1,4 +1,5 @@
 """`python -m singan_tf ...` is the `singan-tf` command."""
 from .cli import main
 
-main(prog_name="singan-tf")
+if __name__ == "__main__":
+    main(prog_name="singan-tf")

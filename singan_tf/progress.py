@@ -21,8 +21,9 @@ def format_seconds(seconds: float) -> str:
 class ScaleProgress(keras.callbacks.Callback):
     """A bar for one scale: losses, iterations per second, and time left for the whole fit.
 
-    `later_work` is the cost of the scales still to come relative to this one (pixels x
-    width^2), so the fit ETA = this scale's time left + later_work x this scale's time.
+    `later_work` is the cost of the scales still to come relative to this one (trained
+    pixels x width^2 x iterations), so the fit ETA = this scale's time left + later_work x
+    this scale's time.
     """
 
     def __init__(self, title: str, iterations: int, later_work: float, verbose: int = 1):

@@ -23,7 +23,7 @@ from .progress import ScaleProgress, format_seconds
 from .pyramid import noise_channels, pyramid_spec, real_pyramid
 from .sampler import (PyramidSampler, reconstruct_pyramid, reconstruct_scale,
                       reconstruction_input)
-from .singan import SinGAN
+from .singan import SinGAN, load
 
 PREVIEW_SAMPLES = 4
 BANK_CHUNK = 16  # random-path inputs computed per call when filling a bank (bounds memory)
@@ -100,11 +100,23 @@ class PyramidTrainer:
 
     callbacks: extra Keras callbacks given to every scale's `fit` (the scale index is
     available as `trainer.current_scale`).
+    process_per_scale: train every scale in a fresh process (see `isolation`): peak memory
+    stays that of one scale instead of growing with every scale. Needs no callbacks.
     """
 
     def __init__(self, model_dir, config: SinGANConfig = FAST, preset: str = "custom",
                  seed: int = 0, callbacks=(), verbose: int = 1, tensorboard: bool = True,
-                 task: str = "generation", sr_factor: float | None = None):
+                 task: str = "generation", sr_factor: float | None = None,
+                 process_per_scale: bool = False):
+        if process_per_scale and callbacks:
+            raise SinGANError("callbacks cannot reach other processes; use "
+                              "process_per_scale=False to pass callbacks")
+        # What a child process needs to build the same trainer (see isolation.py).
+        self.options = dict(model_dir=model_dir, config=config, preset=preset, seed=seed,
+                            verbose=verbose, tensorboard=tensorboard, task=task,
+                            sr_factor=sr_factor)
+        self.process_per_scale = process_per_scale
+        self.announce = True  # header and resume lines; off in later per-scale processes
         self.model_dir = Path(model_dir)
         if task not in ("generation", "sr"):
             raise SinGANError(f"unknown task {task!r}; choose generation or sr")
@@ -122,11 +134,13 @@ class PyramidTrainer:
         self.current_scale = None
 
     # ------------------------------------------------------------------ setup
-    def fit(self, image=None, resume: bool = False, overwrite: bool = False) -> SinGAN:
+    def fit(self, image=None, resume: bool = False, overwrite: bool = False,
+            max_new_scales: int | None = None) -> SinGAN | None:
         """Train on `image` (a path) and return the trained model.
 
         resume: continue the model directory's unfinished fit (its saved config is used).
         overwrite: replace an existing model directory.
+        max_new_scales: stop after training this many scales (returns None if unfinished).
         """
         if resume and overwrite:
             raise SinGANError("choose either resume or overwrite, not both")
@@ -134,7 +148,18 @@ class PyramidTrainer:
             manifest, reals = self._resume_state(image)
         else:
             manifest, reals = self._start(image, overwrite)
-        return self._train(manifest, reals)
+        if self.process_per_scale:
+            return self._train_in_processes(manifest)
+        return self._train(manifest, reals, max_new_scales)
+
+    def _train_in_processes(self, manifest) -> SinGAN:
+        from .isolation import train_next_scale_in_child
+
+        self._announce_plan(manifest)
+        while len(manifest["scales"]) < manifest["num_scales"]:
+            train_next_scale_in_child(self.options)
+            manifest = fmt.read_manifest(self.model_dir)
+        return load(self.model_dir)
 
     def _log(self, message: str) -> None:
         if self.verbose:
@@ -195,12 +220,12 @@ class PyramidTrainer:
         done = len(manifest["scales"])
         if done == manifest["num_scales"]:
             self._log(f"{self.model_dir} is already fully trained ({done} scales)")
-        else:
+        elif self.announce:
             self._log(f"resuming at scale {done} of {manifest['num_scales']}")
         return manifest, reals
 
     # --------------------------------------------------------------- training
-    def _train(self, manifest, reals) -> SinGAN:
+    def _train(self, manifest, reals, max_new_scales=None) -> SinGAN | None:
         cfg = self.config
         sizes = [tuple(s) for s in manifest["sizes"]]
         noise_amps = [s["noise_amp"] for s in manifest["scales"]]
@@ -210,11 +235,10 @@ class PyramidTrainer:
         z_opts = [files.z_opt for files in finished]
         reconstructions = reconstruct_pyramid(generators, noise_amps, z_opts, sizes)
         total = len(sizes)
-        if len(generators) < total:
-            self._log(f"training {total - len(generators)} of {total} scales, sizes "
-                      f"{sizes[0][0]}x{sizes[0][1]} .. {sizes[-1][0]}x{sizes[-1][1]}, "
-                      f"preset {self.preset}")
-        for n in range(len(generators), total):
+        stop = total if max_new_scales is None else min(total, len(generators) + max_new_scales)
+        if self.announce:
+            self._announce_plan(manifest)
+        for n in range(len(generators), stop):
             self.current_scale = n
             started = time.perf_counter()
             scale = self._build_scale(n, sizes[n], generators, discriminators)
@@ -230,7 +254,7 @@ class PyramidTrainer:
             dataset = random_path_dataset(real, frozen, n, cfg.critic_steps,
                                           self._scale_seed(n), bank_size=cfg.random_path_bank)
             history = scale.fit(dataset, epochs=1,
-                                steps_per_epoch=cfg.iters_per_scale, verbose=0, shuffle=False,
+                                steps_per_epoch=cfg.iterations(n), verbose=0, shuffle=False,
                                 callbacks=self._scale_callbacks(n, sizes, manifest))
             scale.generator.trainable = False
             reconstructions.append(reconstruct_scale(scale.generator, amp, z_opt, rec_prev)[0])
@@ -251,10 +275,19 @@ class PyramidTrainer:
             self._log(f"scale {n}: {format_seconds(seconds)}, rec_loss {losses['rec_loss']:.4f}, "
                       f"noise_amp {amp:.4f}")
         self.current_scale = None
+        if len(generators) < total:
+            return None
         if total:
             self._log(f"done: {total} scales in {format_seconds(manifest['train_seconds'])} "
                       f"-> {self.model_dir}")
         return SinGAN(manifest, generators, z_opts, reals, path=self.model_dir)
+
+    def _announce_plan(self, manifest) -> None:
+        sizes, done, total = manifest["sizes"], len(manifest["scales"]), manifest["num_scales"]
+        if done < total:
+            self._log(f"training {total - done} of {total} scales, sizes "
+                      f"{sizes[0][0]}x{sizes[0][1]} .. {sizes[-1][0]}x{sizes[-1][1]}, "
+                      f"preset {self.preset}")
 
     def _build_scale(self, n, size, generators, discriminators) -> SinGANScale:
         cfg = self.config
@@ -265,7 +298,7 @@ class PyramidTrainer:
         if inherit:  # start from the coarser scale's weights when the widths match
             scale.generator.set_weights(generators[-1].get_weights())
             scale.discriminator.set_weights(discriminators[-1].get_weights())
-        compile_scale(scale, cfg)
+        compile_scale(scale, cfg, cfg.iterations(n))
         return scale
 
     def _scale_seed(self, n: int) -> int:
@@ -280,16 +313,16 @@ class PyramidTrainer:
 
     def _scale_callbacks(self, n, sizes, manifest):
         cfg = self.config
-        work = [math.prod(cfg.training_size(size)) * cfg.channels(m) ** 2
+        work = [math.prod(cfg.training_size(size)) * cfg.channels(m) ** 2 * cfg.iterations(m)
                 for m, size in enumerate(sizes)]
         title = (f"scale {n + 1}/{len(sizes)}: {sizes[n][0]}x{sizes[n][1]}, "
-                 f"{cfg.channels(n)} channels, {cfg.iters_per_scale} iterations")
-        callbacks = [ScaleProgress(title, cfg.iters_per_scale, sum(work[n + 1:]) / work[n],
+                 f"{cfg.channels(n)} channels, {cfg.iterations(n)} iterations")
+        callbacks = [ScaleProgress(title, cfg.iterations(n), sum(work[n + 1:]) / work[n],
                                    verbose=self.verbose)]
         if self.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(
                 self.model_dir / "logs" / f"scale_{n:02d}", write_graph=False,
-                update_freq=steps_per_execution(cfg)))
+                update_freq=steps_per_execution(cfg, cfg.iterations(n))))
         return callbacks + self.callbacks
 
     def _save_preview(self, n, generators, noise_amps, sizes, reconstructions, real):

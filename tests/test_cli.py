@@ -16,7 +16,7 @@ from singan_tf.cli import main
 
 from conftest import write_image
 
-TINY_ARGS = ["--max-size", "40", "--min-size", "24", "--iters", "20", "--no-xla",
+TINY_ARGS = ["--max-size", "40", "--min-size", "24", "--iters", "20", "--single-process",
              "--no-tensorboard"]
 
 
@@ -115,7 +115,8 @@ def _cli(*args):
 
 @pytest.mark.slow
 def test_killed_fit_keeps_finished_scales_and_resumes(tmp_path):
-    """A real `singan-tf fit` (XLA on) killed with SIGKILL mid-scale, then --resume."""
+    """A real `singan-tf fit` (one process per scale) killed with SIGKILL mid-scale, then
+    --resume: the killed parent takes its child along, and resuming finishes the model."""
     image = write_image(tmp_path / "in.png", 40, 48)
     model = tmp_path / "model"
     args = ["fit", image, "-o", model, "--max-size", "40", "--min-size", "24", "--iters", "30"]

@@ -88,6 +88,25 @@ def test_config_validation_and_round_trip():
         SinGANConfig(random_path_bank=2)
     with pytest.raises(SinGANError, match="crop_size must be a non-negative integer"):
         SinGANConfig(crop_size=-1)
+    with pytest.raises(SinGANError, match="coarse_scales must be a non-negative integer"):
+        SinGANConfig(coarse_scales=-2)
     with pytest.raises(SinGANError, match="unknown preset"):
         preset("slow")
     assert SinGANConfig.from_dict(FAST.to_dict()) == FAST
+
+
+def test_super_resolution_settings():
+    cfg = FAST.for_super_resolution(4.0)
+    assert (cfg.alpha, cfg.min_size, cfg.random_path_bank) == (100.0, 18, 0)
+    assert cfg.scale_factor == pytest.approx(4.0 ** (-1 / 6))
+
+
+def test_coarse_scales_can_train_longer():
+    cfg = PAPER.replace(iters_per_scale=300, coarse_scales=2, coarse_iters_per_scale=900)
+    assert [cfg.iterations(n) for n in range(4)] == [900, 900, 300, 300]
+    assert [PAPER.iterations(n) for n in range(3)] == [2000] * 3
+
+
+def test_training_window():
+    assert PAPER.training_size((188, 250)) == (188, 250)
+    assert FAST.replace(crop_size=64).training_size((50, 250)) == (50, 64)

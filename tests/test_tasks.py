@@ -124,10 +124,11 @@ def test_super_resolution_size_and_fidelity(sr_model):
         assert abs(high.shape[0] - factor * low.shape[0]) <= 1
         assert abs(high.shape[1] - factor * low.shape[1]) <= 1
         back = np.asarray(Image.fromarray(high).resize(low.shape[1::-1], Image.BICUBIC))
-        # The target is 25 dB. This 30-iteration 24x28 fixture gives about 19.8 dB
-        # (x2); a 64 px zebra model with 300 iterations gave 25.0 dB (x2) and 22.5 dB (x4):
-        # each pass of G_N adds detail and a small colour shift. 17 dB still fails a broken
-        # pipeline (wrong scale, colours or noise give < 12 dB). See the closing note.
+        # The target is 25 dB. This 30-iteration 24x28 fixture gives about 20 dB
+        # (x2; plain bicubic up and down: 34 dB); a 64 px zebra model with 300 iterations
+        # gave 25.0 dB (x2) and 22.5 dB (x4): each pass of G_N adds detail and a small
+        # colour shift. 17 dB still fails a broken pipeline (wrong scale, colours or noise
+        # give < 12 dB). See the closing note.
         assert _psnr(back, low) > 17
 
 

@@ -130,3 +130,22 @@ def test_random_path_bank_draws_from_inputs_computed_once(fitted_model):
     np.testing.assert_array_equal(np.stack(drawn), np.stack(again))
     fresh_inputs = {p.tobytes() for _, prevs in fresh.take(8) for p in prevs.numpy()}
     assert len(fresh_inputs) == 24
+
+
+def test_process_per_scale_trains_the_same_model(tmp_path, tiny_image, fitted_model):
+    """One spawned process per scale (bounded memory) gives the in-process fit's samples."""
+    model = singan_tf.PyramidTrainer(tmp_path / "m", TINY, seed=1, verbose=0,
+                                     process_per_scale=True).fit(tiny_image)
+    assert model.num_scales == 3
+    np.testing.assert_array_equal(model.sample(2, seed=3), fitted_model.sample(2, seed=3))
+
+
+def test_process_per_scale_reports_errors_and_refuses_callbacks(tmp_path, tiny_image):
+    with pytest.raises(SinGANError, match="callbacks"):
+        singan_tf.PyramidTrainer(tmp_path / "m", TINY, callbacks=[object()],
+                                 process_per_scale=True)
+    small = write_image(tmp_path / "small.png", 16, 16)
+    trainer = singan_tf.PyramidTrainer(tmp_path / "out", TINY, verbose=0, process_per_scale=True)
+    with pytest.raises(singan_tf.ImageError, match="smaller than min_size"):
+        trainer.fit(small)
+    assert not (tmp_path / "out").exists()
