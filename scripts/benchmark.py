@@ -149,14 +149,16 @@ def main():
     parser.add_argument("--scales", help="comma-separated scale indices (default: all)")
     parser.add_argument("--fit", action="store_true", help="also run and time the real fit")
     parser.add_argument("--model", type=Path, help="time sampling of this trained model")
-    parser.add_argument("--no-xla", action="store_true", help="plain tf.function train step")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
+                        help="XLA-compile the train step (default: the preset's choice)")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                         help="override a config option, e.g. --set crop_size=64 (repeatable)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    cfg = singan_tf.preset(args.preset).replace(jit_compile=not args.no_xla,
-                                                **parse_overrides(args.set))
+    cfg = singan_tf.preset(args.preset).replace(**parse_overrides(args.set))
+    if args.xla is not None:
+        cfg = cfg.replace(jit_compile=args.xla)
     array, _ = load_image(args.image)
     spec = pyramid_spec(*array.shape[:2], cfg.min_size, cfg.max_size, cfg.scale_factor)
     scales = range(spec.num_scales) if not args.scales else [int(s) for s in args.scales.split(",")]
@@ -196,8 +198,8 @@ def main():
                        f"{tmp}/model", "--preset", args.preset, "--no-tensorboard",
                        *[f"--{option.replace('_', '-')}={value}"
                          for option, value in parse_overrides(args.set).items()]]
-            if args.no_xla:
-                command.append("--no-xla")
+            if args.xla is not None:
+                command.append("--xla" if args.xla else "--no-xla")
             seconds, peak_tree = run_tracking_memory(command)
             result["measured_fit_s"], result["fit_peak_rss_mib"] = seconds, peak_tree
             print(f"measured fit (`singan-tf fit`): {seconds / 60:.1f} min, peak RSS of its "

@@ -46,6 +46,7 @@ class SinGANConfig:
     steps_per_execution: int = 10
     # Speed options that approximate the reference (0 = off, as in the paper)
     crop_size: int = 0           # train scales larger than this on random square windows
+                                 # (scales whose G starts from the coarser one's weights)
     random_path_bank: int = 0    # draw the random-path inputs from this many per scale,
                                  # computed once, instead of fresh ones every iteration
 

@@ -294,7 +294,10 @@ class PyramidTrainer:
         # One seed per scale: a resumed fit draws exactly what an uninterrupted one would.
         keras.utils.set_random_seed(self._scale_seed(n))
         inherit = n > 0 and cfg.channels(n - 1) == cfg.channels(n)
-        scale = build_scale(cfg, n, size, seed=self._scale_seed(n))
+        # Windowed scales keep G's BatchNorm statistics (see SinGANScale), so a fresh G,
+        # with no statistics learned yet, trains on the whole image.
+        scale = build_scale(cfg if inherit else cfg.replace(crop_size=0), n, size,
+                            seed=self._scale_seed(n))
         if inherit:  # start from the coarser scale's weights when the widths match
             scale.generator.set_weights(generators[-1].get_weights())
             scale.discriminator.set_weights(discriminators[-1].get_weights())
