@@ -8,7 +8,8 @@ Per scale: size, width, compile seconds, ms per iteration (after warm-up), GFLOP
 ratio to the fp32 matmul GFLOP/s measured in the same run. Then the projected fit time
 (compile + iterations, every scale) and, with --fit, the measured wall clock and peak RSS
 (all its processes together) of `singan-tf fit`, then sampling ms per image (1x and 2x
-size, n=1 and n=16) of the fitted model, or of an existing one with --model DIR.
+size, n=1 and n=16) of the fitted model, or of an existing one with --model DIR (which also
+times the finest scale's random-path inputs, fresh and from a bank).
 Writes JSON with --json.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ import tensorflow as tf
 import singan_tf
 from singan_tf.images import load_image
 from singan_tf.pyramid import pyramid_spec
-from singan_tf.trainer import build_scale, compile_scale
+from singan_tf.trainer import build_scale, compile_scale, random_path_dataset
 
 
 def stack_flops(height, width, channels, out_channels, cfg, padded):
@@ -93,6 +94,25 @@ def time_sampling(model, repeats=5):
             per_image = (time.perf_counter() - start) / repeats / num
             rows.append({"size": f"{scale:g}x", "n": num, "ms_per_image": 1000 * per_image,
                          "images_per_s": 1 / per_image})
+    return rows
+
+
+def time_random_path(model, banks=(0, 64), iterations=30):
+    """ms per iteration for the finest scale's random-path inputs, fresh or from a bank."""
+    scale = model.num_scales - 1
+    real = tf.constant(model.reals[scale][None])
+    rows = []
+    for bank in banks:
+        start = time.perf_counter()
+        inputs = iter(random_path_dataset(real, model.sampler, scale, model.config.critic_steps,
+                                          seed=1, bank_size=bank))
+        next(inputs)
+        setup = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(iterations):
+            next(inputs)
+        rows.append({"bank": bank, "setup_s": setup,
+                     "ms_per_iter": 1000 * (time.perf_counter() - start) / iterations})
     return rows
 
 
@@ -206,7 +226,12 @@ def main():
                   f"processes together {peak_tree:.0f} MiB", flush=True)
             result["sampling"] = time_sampling(singan_tf.load(f"{tmp}/model"))
     elif args.model:
-        result["sampling"] = time_sampling(singan_tf.load(args.model))
+        model = singan_tf.load(args.model)
+        result["sampling"] = time_sampling(model)
+        result["random_path"] = time_random_path(model)
+        for r in result["random_path"]:
+            print(f"random-path inputs, bank {r['bank']:>2}: {r['ms_per_iter']:6.1f} ms per "
+                  f"iteration (setup {r['setup_s']:.1f} s)")
     if "sampling" in result:
         for r in result["sampling"]:
             print(f"sampling {r['size']} n={r['n']:>2}: {r['ms_per_image']:7.1f} ms/image "
