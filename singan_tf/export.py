@@ -58,8 +58,11 @@ def _gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
 def blend_mask_tf(mask, dilation: int, sigma: float = MASK_BLUR_SIGMA):
     """The graph twin of tasks.editing.blend_mask: [1, H, W] in [0, 1] -> blend weights."""
     binary = tf.cast(mask > 0.5, tf.float32)[..., None]
-    tf.debugging.assert_greater(tf.reduce_max(binary), 0.0, "the mask is empty (all black)")
-    tf.debugging.assert_less(tf.reduce_min(binary), 1.0, "the mask covers the whole image")
+    checks = [
+        tf.debugging.assert_greater(tf.reduce_max(binary), 0.0, "the mask is empty (all black)"),
+        tf.debugging.assert_less(tf.reduce_min(binary), 1.0, "the mask covers the whole image")]
+    with tf.control_dependencies(checks):
+        binary = tf.identity(binary)
     dilated = tf.nn.dilation2d(binary, _disk(dilation), [1, 1, 1, 1], "SAME", "NHWC",
                                [1, 1, 1, 1])
     kernel = _gaussian_kernel(sigma)
@@ -94,44 +97,53 @@ class SinGANServable(tf.Module):
                                                    input_signature=[IMAGE_BYTES, SEED])
 
     # ------------------------------------------------------------- checks
+    # Each check returns its assert ops; the work runs under tf.control_dependencies on
+    # them, so a bad request fails with the check's message, not an error from the work.
     def _check_pixels(self, height, width, count=1):
         pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64) * tf.cast(count, tf.int64)
-        tf.debugging.assert_less_equal(
+        return [tf.debugging.assert_less_equal(
             pixels, tf.constant(self.max_pixels, tf.int64),
-            f"request too large: more than {self.max_pixels} output pixels x samples")
+            f"request too large: more than {self.max_pixels} output pixels x samples")]
 
     def _check_start_scale(self, start_scale, lowest):
-        tf.debugging.assert_greater_equal(start_scale, lowest, f"start_scale must be >= {lowest}")
-        tf.debugging.assert_less(start_scale, self.num_scales,
-                                 f"start_scale must be < {self.num_scales}")
+        return [tf.debugging.assert_greater_equal(start_scale, lowest,
+                                                  f"start_scale must be >= {lowest}"),
+                tf.debugging.assert_less(start_scale, self.num_scales,
+                                         f"start_scale must be < {self.num_scales}")]
 
     # ----------------------------------------------------------- sampling
     @tf.function(input_signature=SAMPLE_SIGNATURE, autograph=False)
     def sample(self, seed, num_samples, scale_h, scale_w, start_scale):
-        tf.debugging.assert_positive(num_samples, "num_samples must be positive")
-        tf.debugging.assert_positive(scale_h, "scale_h must be positive")
-        tf.debugging.assert_positive(scale_w, "scale_w must be positive")
-        self._check_start_scale(start_scale, 0)
-        h, w = self.sizes[-1]
-        self._check_pixels(tf.round(h * scale_h), tf.round(w * scale_w), num_samples)
-        return self.sampler.sample(seed, num_samples, scale_h, scale_w, start_scale)
+        checks = [tf.debugging.assert_positive(num_samples, "num_samples must be positive"),
+                  tf.debugging.assert_positive(scale_h, "scale_h must be positive"),
+                  tf.debugging.assert_positive(scale_w, "scale_w must be positive")]
+        checks += self._check_start_scale(start_scale, 0)
+        with tf.control_dependencies(checks):
+            h, w = self.sizes[-1]
+            checks = self._check_pixels(tf.round(h * scale_h), tf.round(w * scale_w),
+                                        num_samples)
+        with tf.control_dependencies(checks):
+            return self.sampler.sample(seed, num_samples, scale_h, scale_w, start_scale)
 
     # ---------------------------------------------------------- injection
     def _prepare(self, image):
-        tf.debugging.assert_positive(tf.shape(image)[1] * tf.shape(image)[2], "empty image")
-        self._check_pixels(tf.shape(image)[1], tf.shape(image)[2])
-        return resize(tf.cast(image, tf.float32) / 127.5 - 1.0, self.sizes[-1])
+        checks = [tf.debugging.assert_positive(tf.shape(image)[1] * tf.shape(image)[2],
+                                               "empty image")]
+        checks += self._check_pixels(tf.shape(image)[1], tf.shape(image)[2])
+        with tf.control_dependencies(checks):
+            return resize(tf.cast(image, tf.float32) / 127.5 - 1.0, self.sizes[-1])
 
     def _inject(self, image, start_scale, seed):
-        self._check_start_scale(start_scale, 1)
-        coarser = tf.gather(tf.constant(self.sizes), start_scale - 1)
-        return self.sampler.run(seed, 1, self.sizes, start_scale=start_scale,
-                                first_input=resize(image, coarser))
+        with tf.control_dependencies(self._check_start_scale(start_scale, 1)):
+            coarser = tf.gather(tf.constant(self.sizes), start_scale - 1)
+            return self.sampler.run(seed, 1, self.sizes, start_scale=start_scale,
+                                    first_input=resize(image, coarser))
 
     def _blend(self, image, mask, start_scale, seed, dilation):
-        tf.debugging.assert_equal(tf.shape(mask)[1:3], tf.shape(image)[1:3],
-                                  "mask and image must be the same size")
-        image = self._prepare(image)
+        same_size = tf.debugging.assert_equal(tf.shape(mask)[1:3], tf.shape(image)[1:3],
+                                              "mask and image must be the same size")
+        with tf.control_dependencies([same_size]):
+            image = self._prepare(image)
         mask = tf.image.resize(tf.cast(mask, tf.float32)[..., None] / 255.0, self.sizes[-1],
                                "bilinear", antialias=True)[..., 0]
         weights = blend_mask_tf(mask, dilation)[..., None]
@@ -167,8 +179,10 @@ class SinGANServable(tf.Module):
     # --------------------------------------------------- super-resolution
     def _super_resolve(self, image, seed):
         height, width = tf.shape(image)[1], tf.shape(image)[2]
-        self._check_pixels(tf.round(tf.cast(height, tf.float32) * self.sr_factor),
-                           tf.round(tf.cast(width, tf.float32) * self.sr_factor))
+        checks = self._check_pixels(tf.round(tf.cast(height, tf.float32) * self.sr_factor),
+                                    tf.round(tf.cast(width, tf.float32) * self.sr_factor))
+        with tf.control_dependencies(checks):
+            image = tf.identity(image)
         x = upscale(self.sampler.generators[-1], self.sampler.noise_amps[-1],
                     tf.cast(image, tf.float32) / 127.5 - 1.0, self.sr_factor, seed,
                     noise_channels(self.num_scales - 1))
