@@ -47,11 +47,11 @@ def stack_flops(height, width, channels, out_channels, cfg, padded):
     return flops
 
 
-def iteration_flops(size, width, cfg):
+def iteration_flops(size, width, cfg, n):
     """One training iteration: critic steps (G fwd, D on real/fake, gradient penalty with
     double backprop) and generator steps (fake and reconstruction through G, D, backward).
     Counted as critic ~ F_G + 15 F_D and generator ~ 6 F_G + 3 F_D (backward = 2x forward)."""
-    size = cfg.training_size(size)
+    size = cfg.training_size(size, n)
     forward_g = stack_flops(*size, width, 3, cfg, padded=True)
     forward_d = stack_flops(*size, width, 1, cfg, padded=False)
     return (cfg.critic_steps * (forward_g + 15 * forward_d)
@@ -193,15 +193,16 @@ def main():
     for n in scales:
         size, width = spec.sizes[n], cfg.channels(n)
         compile_seconds, seconds = time_scale(cfg, n, size, args.timed_iters)
-        flops = iteration_flops(size, width, cfg)
-        window = cfg.training_size(size)
+        flops = iteration_flops(size, width, cfg, n)
+        window = cfg.training_size(size, n)
         rows.append({"scale": n, "size": list(size), "window": list(window), "width": width,
                      "compile_s": compile_seconds, "ms_per_iter": 1000 * seconds,
                      "gflop_per_iter": flops / 1e9, "gflops": flops / seconds / 1e9,
                      "fraction_of_matmul_peak": flops / seconds / 1e9 / peak})
         r = rows[-1]
         print(f"{n:>5} {size[0]:>4}x{size[1]:<4} {window[0]:>4}x{window[1]:<4} {width:>5} "
-              f"{compile_seconds:>9.1f} {r['ms_per_iter']:>9.1f} {r['gflop_per_iter']:>9.2f} {r['gflops']:>8.1f} "
+              f"{compile_seconds:>9.1f} {r['ms_per_iter']:>9.1f} {r['gflop_per_iter']:>9.2f} "
+              f"{r['gflops']:>8.1f} "
               f"{r['fraction_of_matmul_peak']:>7.0%}", flush=True)
     result = {"image": str(args.image), "preset": args.preset, "config": cfg.to_dict(),
               "matmul_gflops": peak,

@@ -95,11 +95,19 @@ class SinGANConfig:
             return self.coarse_iters_per_scale
         return self.iters_per_scale
 
-    def training_size(self, size) -> tuple[int, int]:
-        """The window a scale of this size trains on: all of it, or a crop_size crop."""
-        if not self.crop_size:
-            return tuple(size)
-        return tuple(min(length, self.crop_size) for length in size)
+    def inherits_weights(self, scale: int) -> bool:
+        """Whether scale's G and D start from the coarser scale's weights (same width)."""
+        return scale > 0 and self.channels(scale - 1) == self.channels(scale)
+
+    def crop_size_at(self, scale: int) -> int:
+        """Window size of a scale (0: whole image). Windows keep G's BatchNorm statistics
+        (see SinGANScale), so a fresh G, with none learned yet, trains on the whole image."""
+        return self.crop_size if self.inherits_weights(scale) else 0
+
+    def training_size(self, size, scale: int) -> tuple[int, int]:
+        """The window scale `scale` of this size trains on: all of it, or a crop."""
+        crop = self.crop_size_at(scale)
+        return tuple(size) if not crop else tuple(min(length, crop) for length in size)
 
     def for_super_resolution(self, factor: float) -> "SinGANConfig":
         """The reference's SR training: alpha 100, min_size 18, and a scale factor of

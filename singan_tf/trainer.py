@@ -40,7 +40,7 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                        noise_channels=noise_channels(n), alpha=cfg.alpha,
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
-                       crop_size=cfg.crop_size, name=f"singan_scale_{n:02d}")
+                       crop_size=cfg.crop_size_at(n), name=f"singan_scale_{n:02d}")
 
 
 def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None) -> None:
@@ -293,12 +293,8 @@ class PyramidTrainer:
         cfg = self.config
         # One seed per scale: a resumed fit draws exactly what an uninterrupted one would.
         keras.utils.set_random_seed(self._scale_seed(n))
-        inherit = n > 0 and cfg.channels(n - 1) == cfg.channels(n)
-        # Windowed scales keep G's BatchNorm statistics (see SinGANScale), so a fresh G,
-        # with no statistics learned yet, trains on the whole image.
-        scale = build_scale(cfg if inherit else cfg.replace(crop_size=0), n, size,
-                            seed=self._scale_seed(n))
-        if inherit:  # start from the coarser scale's weights when the widths match
+        scale = build_scale(cfg, n, size, seed=self._scale_seed(n))
+        if cfg.inherits_weights(n):  # same width as the coarser scale: start from its weights
             scale.generator.set_weights(generators[-1].get_weights())
             scale.discriminator.set_weights(discriminators[-1].get_weights())
         compile_scale(scale, cfg, cfg.iterations(n))
@@ -316,7 +312,7 @@ class PyramidTrainer:
 
     def _scale_callbacks(self, n, sizes, manifest):
         cfg = self.config
-        work = [math.prod(cfg.training_size(size)) * cfg.channels(m) ** 2 * cfg.iterations(m)
+        work = [math.prod(cfg.training_size(size, m)) * cfg.channels(m) ** 2 * cfg.iterations(m)
                 for m, size in enumerate(sizes)]
         title = (f"scale {n + 1}/{len(sizes)}: {sizes[n][0]}x{sizes[n][1]}, "
                  f"{cfg.channels(n)} channels, {cfg.iterations(n)} iterations")

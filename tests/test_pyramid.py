@@ -108,5 +108,7 @@ def test_coarse_scales_can_train_longer():
 
 
 def test_training_window():
-    assert PAPER.training_size((188, 250)) == (188, 250)
-    assert FAST.replace(crop_size=64).training_size((50, 250)) == (50, 64)
+    assert PAPER.training_size((188, 250), 5) == (188, 250)
+    assert FAST.replace(crop_size=64).training_size((50, 250), 3) == (50, 64)
+    assert FAST.training_size((50, 250), 0) == (50, 250)  # a fresh G: the whole image
+    assert PAPER.replace(crop_size=64).training_size((50, 250), 4) == (50, 250)  # new width
