@@ -49,6 +49,8 @@ class SinGANConfig:
                                  # (scales whose G starts from the coarser one's weights)
     random_path_bank: int = 0    # draw the random-path inputs from this many per scale,
                                  # computed once, instead of fresh ones every iteration
+    # The official code's behaviour where it departs from the paper's text
+    redraw_coarsest_z_opt: bool = False  # scale 0's reconstruction noise: new every iteration
 
     def __post_init__(self):
         positive_ints = ["max_size", "min_size", "base_channels", "max_channels",
@@ -95,6 +97,15 @@ class SinGANConfig:
             return self.coarse_iters_per_scale
         return self.iters_per_scale
 
+    def redraws_z_opt(self, scale: int) -> bool:
+        """Whether scale's reconstruction loss uses new noise every iteration.
+
+        The official code draws scale 0's z_opt anew in every iteration (tamarott/SinGAN
+        issue #63; not in its SR training), so G_0 learns to bring *any* noise close to the
+        image: samples keep its layout and contrast. The published samples come from that code.
+        """
+        return self.redraw_coarsest_z_opt and scale == 0
+
     def inherits_weights(self, scale: int) -> bool:
         """Whether scale's G and D start from the coarser scale's weights (same width)."""
         return scale > 0 and self.channels(scale - 1) == self.channels(scale)
@@ -112,12 +123,13 @@ class SinGANConfig:
     def for_super_resolution(self, factor: float) -> "SinGANConfig":
         """The reference's SR training: alpha 100, min_size 18, and a scale factor of
         factor**(-1/k) with k steps of about 2**(1/3) (x4 -> 6 steps of 1.26). Fresh
-        random-path inputs: a bank cost 4 dB of shrunk-back PSNR on the test model."""
+        random-path inputs: a bank cost 4 dB of shrunk-back PSNR on the test model. A fixed
+        z_opt at scale 0, as the official SR training has."""
         if not factor > 1:
             raise SinGANError(f"super-resolution factor must be > 1, got {factor}")
         steps = sr_steps(factor)
         return self.replace(alpha=100.0, min_size=18, scale_factor=factor ** (-1 / steps),
-                            random_path_bank=0)
+                            random_path_bank=0, redraw_coarsest_z_opt=False)
 
     def replace(self, **changes) -> "SinGANConfig":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

@@ -126,7 +126,7 @@ class SinGANScale(keras.Model):
 
     def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,
                  gp_weight=0.1, critic_steps=3, generator_steps=3, seed=None, crop_size=0,
-                 **kwargs):
+                 redraw_z_opt=False, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -138,6 +138,7 @@ class SinGANScale(keras.Model):
         self.generator_steps = generator_steps
         self.seed = seed
         self.crop_size = int(crop_size)
+        self.redraw_z_opt = bool(redraw_z_opt)
         h, w = self.image_size
         self.noise_amp = self.add_weight(name="noise_amp", shape=(), initializer="ones",
                                          trainable=False)
@@ -183,10 +184,11 @@ class SinGANScale(keras.Model):
         """A random output of this scale for the given coarser input."""
         return self.generator([self._noisy(prev), prev], training=training)
 
-    def reconstruct(self, training=False, window=None):
-        """G applied to the fixed reconstruction input: should reproduce the real image
-        (or its `window`, see `_crop`)."""
-        z_opt, rec_prev = self._crop(self.z_opt, window), self._crop(self.rec_prev, window)
+    def reconstruct(self, training=False, window=None, z_opt=None):
+        """G applied to the reconstruction input (`z_opt` defaults to the fixed one): should
+        reproduce the real image (or its `window`, see `_crop`)."""
+        z_opt = self.z_opt if z_opt is None else z_opt
+        z_opt, rec_prev = self._crop(z_opt, window), self._crop(self.rec_prev, window)
         return self.generator([self.noise_amp * z_opt + rec_prev, rec_prev], training=training)
 
     def _random_window(self):
@@ -217,6 +219,9 @@ class SinGANScale(keras.Model):
         window = self._random_window()
         real, prevs = self._crop(real, window), self._crop(prevs, window)
         g_batch_stats = window is None  # see the class docstring
+        # One new reconstruction noise per iteration if redraw_z_opt (see SinGANConfig).
+        rec_z = (keras.random.normal(ops.shape(self.z_opt), seed=self.seed_generator)
+                 if self.redraw_z_opt else None)
         for step in range(self.critic_steps):
             prev = prevs[step:step + 1]
             fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
@@ -224,7 +229,7 @@ class SinGANScale(keras.Model):
         for step in range(self.generator_steps):
             # A fresh fake every step (the official code reuses a stale one).
             prev = prevs[step % self.critic_steps:step % self.critic_steps + 1]
-            g_loss, rec_loss = self._generator_step(real, prev, window, g_batch_stats)
+            g_loss, rec_loss = self._generator_step(real, prev, window, g_batch_stats, rec_z)
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.rec_loss_tracker.update_state(rec_loss)
@@ -242,11 +247,12 @@ class SinGANScale(keras.Model):
         self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
         return d_loss, gp
 
-    def _generator_step(self, real, prev, window, g_batch_stats):
+    def _generator_step(self, real, prev, window, g_batch_stats, rec_z):
         with tf.GradientTape() as tape:
             fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
             adversarial = -ops.mean(self.discriminator(fake, training=True))
-            rec_loss = ops.mean(ops.square(self.reconstruct(g_batch_stats, window) - real))
+            rec = self.reconstruct(g_batch_stats, window, rec_z)
+            rec_loss = ops.mean(ops.square(rec - real))
             g_loss = adversarial + self.alpha * rec_loss
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
@@ -259,7 +265,8 @@ class SinGANScale(keras.Model):
                 "image_size": list(self.image_size), "noise_channels": self.noise_channels,
                 "alpha": self.alpha, "gp_weight": self.gp_weight,
                 "critic_steps": self.critic_steps, "generator_steps": self.generator_steps,
-                "seed": self.seed, "crop_size": self.crop_size}
+                "seed": self.seed, "crop_size": self.crop_size,
+                "redraw_z_opt": self.redraw_z_opt}
 
     @classmethod
     def from_config(cls, config):

@@ -40,7 +40,8 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                        noise_channels=noise_channels(n), alpha=cfg.alpha,
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
-                       crop_size=cfg.crop_size_at(n), name=f"singan_scale_{n:02d}")
+                       crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(n),
+                       name=f"singan_scale_{n:02d}")
 
 
 def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None) -> None:

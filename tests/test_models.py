@@ -145,3 +145,25 @@ def test_random_windows_are_deterministic_under_a_seed():
 def test_a_window_larger_than_the_image_trains_on_the_whole_image():
     model = _scale(size=(30, 34), crop_size=64)
     assert model._random_window() is None
+
+
+def test_redrawn_reconstruction_noise_pulls_any_noise_towards_the_image():
+    """redraw_z_opt (the official code at scale 0): the reconstruction loss sees new noise
+    every iteration, so G learns to bring unseen noise close to the image; with the fixed
+    z_opt it only learns that one input."""
+    real = tf.constant(make_image(32, 32)[None] / 127.5 - 1, tf.float32)
+    unseen = tf.random.stateless_normal((4, 32, 32, 1), (8, 9))
+    errors, rec_errors = {}, {}
+    for redraw in (False, True):
+        model = _scale(steps_per_execution=25, redraw_z_opt=redraw)
+        model.z_opt.assign(tf.random.stateless_normal((1, 32, 32, 1), (5, 6)))
+        model.fit(_dataset(real), epochs=4, steps_per_epoch=50, verbose=0, shuffle=False)
+        zeros = tf.zeros((4, 32, 32, 3))
+        outputs = model.generator([unseen + zeros, zeros])
+        errors[redraw] = float(tf.reduce_mean(tf.square(outputs - real)))
+        rec_errors[redraw] = float(tf.reduce_mean(tf.square(model.reconstruct() - real)))
+        assert model.get_config()["redraw_z_opt"] is redraw
+    # Measured 0.64-0.67x on unseen noise; the one fixed input is learned 2.4-8x better
+    # without redraws.
+    assert errors[True] < 0.8 * errors[False]
+    assert rec_errors[False] < rec_errors[True]
