@@ -208,11 +208,11 @@ def main():
               "matmul_gflops": peak,
               "scales": rows}
     if not args.scales:
-        projected = sum(r["compile_s"] + r["ms_per_iter"] / 1000 * cfg.iters_per_scale
+        projected = sum(r["compile_s"] + r["ms_per_iter"] / 1000 * cfg.iterations(r["scale"])
                         for r in rows)
         result["projected_fit_s"] = projected
-        print(f"projected fit: {projected / 60:.1f} min ({cfg.iters_per_scale} iterations "
-              "per scale, compile included, random-path input excluded)")
+        print(f"projected fit: {projected / 60:.1f} min (each scale's iterations, compile "
+              "included, random-path input excluded)")
     if args.fit:
         with tempfile.TemporaryDirectory() as tmp:
             command = [sys.executable, "-m", "singan_tf", "fit", str(args.image), "-o",

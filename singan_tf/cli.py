@@ -40,7 +40,8 @@ def main():
               show_default=True, help="fast: CPU default. paper: the published settings.")
 @click.option("--max-size", type=click.IntRange(min=1), help="Long side of the finest scale.")
 @click.option("--min-size", type=click.IntRange(min=1), help="Short side of the coarsest scale.")
-@click.option("--iters", type=click.IntRange(min=1), help="Training iterations per scale.")
+@click.option("--iters", type=click.IntRange(min=1),
+              help="Training iterations of every scale (the coarse ones included).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--xla/--no-xla", default=None,
               help="XLA-compile the train step (paper: on, fast: off).")
@@ -74,6 +75,8 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
                                    ("crop_size", crop_size),
                                    ("random_path_bank", random_path_bank))
                  if v is not None}
+    if iters is not None:
+        overrides["coarse_iters_per_scale"] = 0  # --iters means every scale
     if resume and overrides:
         raise SinGANError("--resume continues with the model's saved settings; drop "
                           "--max-size/--min-size/--iters/--xla/--crop-size/--random-path-bank")
@@ -229,10 +232,13 @@ def harmonize(model_dir, naive, mask, output, start_scale, seed):
               help="Upscaling factor (default: the one the model was trained for).")
 @click.option("--input", "input_path", type=click.Path(path_type=Path),
               help="Image to upscale (default: the training image).")
+@click.option("--back-projection/--no-back-projection", default=True, show_default=True,
+              help="Correct each step so that shrinking it gives back its input (off: the "
+                   "reference's output, with its colour casts).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
 @SEED
 @user_errors
-def super_resolve(model_dir, factor, input_path, output, seed):
+def super_resolve(model_dir, factor, input_path, back_projection, output, seed):
     """Upscale with the finest generator, about 2**(1/3) per step."""
     from .images import load_image, save_png
     from .singan import load
@@ -246,7 +252,7 @@ def super_resolve(model_dir, factor, input_path, output, seed):
     if input_path is not None:
         image, notes = load_image(input_path)
         _show_notes(notes)
-    result = run_super_resolve(model, factor, image, seed)
+    result = run_super_resolve(model, factor, image, seed, back_projection)
     save_png(output, result)
     click.echo(f"wrote {output} ({result.shape[0]}x{result.shape[1]})")
 

@@ -9,8 +9,8 @@ import singan_tf
 
 # 3 scales of 24-48 px (the finest trained on 32 px windows), a few dozen iterations:
 # seconds per scale, mostly tracing.
-TINY = singan_tf.FAST.replace(max_size=40, min_size=24, iters_per_scale=30, crop_size=32,
-                              steps_per_execution=10)
+TINY = singan_tf.FAST.replace(max_size=40, min_size=24, iters_per_scale=30, coarse_scales=0,
+                              crop_size=32, steps_per_execution=10)
 
 
 def make_image(height=40, width=48, seed=0) -> np.ndarray:
