@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from .models import InferenceGenerator
 from .pyramid import noise_channels, resize
 
 
@@ -59,13 +60,15 @@ class PyramidSampler(tf.Module):
 
     `reconstructions[n]` is scale n's output on the reconstruction path (fixed z_opt);
     starting a sample at scale k > 0 feeds it the upsampled `reconstructions[k-1]`.
+    The generators are snapshots with BatchNorm folded in (`InferenceGenerator`): build a
+    new sampler after changing weights.
     """
 
     def __init__(self, generators, noise_amps, sizes, reconstructions):
         super().__init__(name="pyramid_sampler")
         if not (len(generators) == len(noise_amps) == len(reconstructions)):
             raise ValueError("one noise amplitude and reconstruction per generator")
-        self.generators = list(generators)
+        self.generators = [InferenceGenerator(g) for g in generators]
         self.noise_amps = [float(a) for a in noise_amps]
         self.sizes = [tuple(int(v) for v in s) for s in sizes]
         self.reconstructions = [tf.Variable(r, trainable=False, name=f"reconstruction_{n}")

@@ -58,7 +58,7 @@ def animate(model, start_scale: int = 2, alpha: float = 0.1, beta: float = 0.9,
             if n > start_scale:
                 x = resize(x, model.sizes[n])
             z = walks[n][first:first + count]
-            x = model.generators[n]([model.noise_amps[n] * z + x, x], training=False)
+            x = model.sampler.generators[n]([model.noise_amps[n] * z + x, x], training=False)
         out.append(to_uint8(x.numpy()))
     return np.concatenate(out)
 
