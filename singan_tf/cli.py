@@ -77,9 +77,13 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
                  if v is not None}
     if iters is not None:
         overrides["coarse_iters_per_scale"] = 0  # --iters means every scale
-    if resume and overrides:
+    context = click.get_current_context()
+    given = [name for name in ("preset", "seed", "task", "sr_factor")
+             if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if resume and (overrides or given):
         raise SinGANError("--resume continues with the model's saved settings; drop "
-                          "--max-size/--min-size/--iters/--xla/--crop-size/--random-path-bank")
+                          "--preset/--seed/--task/--sr-factor/--max-size/--min-size/--iters/"
+                          "--xla/--crop-size/--random-path-bank")
     cfg = configs.preset(preset).replace(**overrides)
     trainer = PyramidTrainer(model_dir, cfg, preset=preset, seed=seed,
                              tensorboard=not no_tensorboard, task=task,

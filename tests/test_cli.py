@@ -85,6 +85,9 @@ def test_fit_refuses_a_non_empty_directory(tmp_path):
     assert_user_error(run("fit", image, "-o", tmp_path / "m", *TINY_ARGS, "--overwrite"),
                       "not a singan-tf model")
     assert_user_error(run("fit", "-o", tmp_path / "m", "--resume", "--iters", 5), "saved settings")
+    for option in (["--preset", "paper"], ["--seed", "3"], ["--task", "sr"]):
+        assert_user_error(run("fit", "-o", tmp_path / "m", "--resume", *option),
+                          "saved settings")
     assert (tmp_path / "m" / "keep.txt").exists()
 
 

@@ -119,17 +119,22 @@ def _psnr(a, b):
 
 def test_super_resolution_size_and_fidelity(sr_model):
     low = to_uint8(sr_model.reals[-1])
+    shrink = lambda image: np.asarray(Image.fromarray(image).resize(low.shape[1::-1],
+                                                                    Image.BICUBIC))
     for factor in (2.0, 3.0):
         high = super_resolve(sr_model, factor, seed=0)
         assert abs(high.shape[0] - factor * low.shape[0]) <= 1
         assert abs(high.shape[1] - factor * low.shape[1]) <= 1
-        back = np.asarray(Image.fromarray(high).resize(low.shape[1::-1], Image.BICUBIC))
-        # The target is 25 dB. This 30-iteration 24x28 fixture gives about 20 dB
-        # (x2; plain bicubic up and down: 34 dB); a 64 px zebra model with 300 iterations
-        # gave 25.0 dB (x2) and 22.5 dB (x4): each pass of G_N adds detail and a small
-        # colour shift. 17 dB still fails a broken pipeline (wrong scale, colours or noise
-        # give < 12 dB). See the closing note.
-        assert _psnr(back, low) > 17
+        assert _psnr(shrink(high), low) > 25
+        # The generator's detail is still there: not just the bicubic upsampling.
+        bicubic = np.asarray(Image.fromarray(low).resize(high.shape[1::-1], Image.BICUBIC))
+        assert np.sqrt(np.mean((high.astype(float) - bicubic) ** 2)) > 2
+    # Without back-projection (the reference's output) the passes of G_N drift: on this
+    # fixture, whose texture is noise, about 20 dB at x2 (measured; see super_resolution.py).
+    raw = super_resolve(sr_model, 2.0, seed=0, back_projection=False)
+    corrected = super_resolve(sr_model, 2.0, seed=0)
+    assert raw.shape == corrected.shape
+    assert _psnr(shrink(raw), low) < _psnr(shrink(corrected), low)
 
 
 def test_super_resolution_errors(fitted_model, sr_model):
@@ -176,3 +181,13 @@ def test_task_commands(fitted_model_dir, edit_files, tmp_path):
     assert result.exit_code == 1 and "start scale" in result.output
     result = run("animate", fitted_model_dir, "-o", out / "a.txt")
     assert result.exit_code == 1 and ".gif" in result.output
+
+
+def test_super_resolve_command_matches_the_api(sr_model, tmp_path):
+    for flag, back_projection in (("--back-projection", True), ("--no-back-projection", False)):
+        out = tmp_path / f"{back_projection}.png"
+        result = CliRunner().invoke(main, ["super-resolve", str(sr_model.path), "--factor", "2",
+                                           flag, "-o", str(out), "--seed", "4"])
+        assert result.exit_code == 0, result.output
+        expected = super_resolve(sr_model, 2.0, seed=4, back_projection=back_projection)
+        np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)

@@ -61,6 +61,6 @@ def super_resolve(model, factor: float | None = None, image: np.ndarray | None =
     factor = check_super_resolution(model, factor)
     x = tf.constant((model.reals[-1] if image is None else image)[None], tf.float32)
     seed = secrets.randbits(62) if seed is None else int(seed)
-    out = upscale(model.generators[-1], model.noise_amps[-1], x, factor, seed,
+    out = upscale(model.sampler.generators[-1], model.noise_amps[-1], x, factor, seed,
                   noise_channels(model.num_scales - 1), back_projection)
     return to_uint8(out[0].numpy())
