@@ -81,9 +81,9 @@ class Generator(_ConvStack):
 class InferenceGenerator(tf.Module):
     """A trained Generator for sampling: each BatchNorm (inference mode) folded into the conv
     before it, so a block is one conv + bias + LeakyReLU that oneDNN runs fused. The same
-    function as `generator(inputs, training=False)` up to float rounding (~1e-6), and about
-    20% faster on CPU (measured at 188x250, n=16). A snapshot: later weight changes of the
-    Keras generator do not reach it."""
+    function as `generator(inputs, training=False)` up to float rounding (~1e-6), and 10-20%
+    faster on CPU (docs/performance.md). A snapshot: later weight changes of the Keras
+    generator do not reach it."""
 
     def __init__(self, generator: Generator):
         super().__init__(name=f"inference_{generator.name}")
@@ -157,6 +157,9 @@ class SinGANScale(keras.Model):
     BatchNorm then uses its inherited moving statistics instead of each window's own
     (frozen BN, as with any batch too small to stand for the whole): normalizing every
     window by itself trains a G whose colours drift on the whole image (measured).
+
+    redraw_z_opt: the reconstruction loss uses new noise every iteration instead of the
+    fixed z_opt (the official code's scale 0; see `SinGANConfig.redraws_z_opt`).
     """
 
     def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,

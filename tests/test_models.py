@@ -3,7 +3,8 @@ import pytest
 import keras
 import tensorflow as tf
 
-from singan_tf.models import Discriminator, Generator, SinGANScale, gradient_penalty
+from singan_tf.models import (Discriminator, Generator, InferenceGenerator, SinGANScale,
+                              gradient_penalty)
 
 from conftest import make_image
 
@@ -167,3 +168,19 @@ def test_redrawn_reconstruction_noise_pulls_any_noise_towards_the_image():
     # without redraws.
     assert errors[True] < 0.8 * errors[False]
     assert rec_errors[False] < rec_errors[True]
+
+
+def test_inference_generator_is_the_generator_with_batchnorm_folded():
+    generator = Generator(16)
+    inputs = tf.random.stateless_normal((2, 20, 24, 3), (1, 2))
+    generator([inputs, inputs], training=True)  # moving statistics move off 0 / 1
+    for layer in generator.blocks:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(tf.random.stateless_normal(layer.moving_mean.shape, (3, 4)))
+            layer.moving_variance.assign(
+                tf.random.stateless_uniform(layer.moving_variance.shape, (5, 6), 0.5, 2.0))
+    folded = InferenceGenerator(generator)
+    expected = generator([inputs, inputs], training=False)
+    np.testing.assert_allclose(folded([inputs, inputs]), expected, atol=1e-5)
+    generator.tail.bias.assign(generator.tail.bias + 1.0)  # a snapshot: unaffected
+    np.testing.assert_allclose(folded([inputs, inputs]), expected, atol=1e-5)
