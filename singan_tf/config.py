@@ -42,7 +42,8 @@ class SinGANConfig:
     gp_weight: float = 0.1
     noise_amp_init: float = 0.1
     # Speed (do not change the math)
-    jit_compile: bool = True
+    jit_compile: bool = False    # XLA: on a CPU oneDNN ran the paper's finest step 1.7x
+                                 # faster without it (docs/performance.md); try on GPUs
     steps_per_execution: int = 10
     # Speed options that approximate the reference (0 = off, as in the paper)
     crop_size: int = 0           # train scales larger than this on random square windows
