@@ -63,8 +63,7 @@ def main():
             added = np.sqrt(np.mean((high.astype(np.float64) - upsampled) ** 2))
             print(f"x{factor:g} | {'on' if back_projection else 'off'} | "
                   f"{psnr(bicubic(high, size), low):.2f} | {plain:.2f} | {added:.1f}")
-        if factor == 4.0:
-            upsampled = bicubic(low, outputs[True].shape[:2])
+        if factor == 4.0:  # `upsampled` is the bicubic x4 of the last pass
             args.out.mkdir(parents=True, exist_ok=True)
             save_png(args.out / "x4.png",
                      np.concatenate([upsampled, outputs[False], outputs[True]], axis=1))

@@ -44,7 +44,8 @@ def main():
               help="Training iterations of every scale (the coarse ones included).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--xla/--no-xla", default=None,
-              help="XLA-compile the train step (default off: slower on CPUs, see docs/performance.md).")
+              help="XLA-compile the train step (default off: slower on CPUs, "
+                   "see docs/performance.md).")
 @click.option("--crop-size", type=click.IntRange(min=0),
               help="Train larger scales on random windows of this size (0: whole image).")
 @click.option("--random-path-bank", type=click.IntRange(min=0),
