@@ -27,9 +27,13 @@ from pathlib import Path
 import tensorflow as tf
 
 import singan_tf
+from singan_tf import machine
 from singan_tf.images import load_image
 from singan_tf.pyramid import pyramid_spec
 from singan_tf.trainer import build_scale, compile_scale, random_path_dataset
+
+
+ONEDNN_SETTINGS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "ONEDNN_DEFAULT_FPMATH_MODE")
 
 
 def stack_flops(height, width, channels, out_channels, cfg, padded):
@@ -184,6 +188,9 @@ def main():
     scales = range(spec.num_scales) if not args.scales else [int(s) for s in args.scales.split(",")]
     peak = matmul_gflops()
     overrides = "".join(f" {item}" for item in args.set)
+    onednn = {k: os.environ[k] for k in ONEDNN_SETTINGS if k in os.environ}
+    print(f"CPU: {machine.describe()}; oneDNN settings: {onednn or 'defaults'}; "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
     print(f"{args.image}: {spec.num_scales} scales, preset {args.preset}{overrides}, "
           f"XLA {'on' if cfg.jit_compile else 'off'}; "
           f"fp32 matmul peak here: {peak:.0f} GFLOP/s", flush=True)
@@ -205,7 +212,8 @@ def main():
               f"{r['gflops']:>8.1f} "
               f"{r['fraction_of_matmul_peak']:>7.0%}", flush=True)
     result = {"image": str(args.image), "preset": args.preset, "config": cfg.to_dict(),
-              "matmul_gflops": peak,
+              "cpu": machine.cpu_model(), "isa_flags": machine.isa_flags(),
+              "onednn_settings": onednn, "matmul_gflops": peak,
               "scales": rows}
     if not args.scales:
         projected = sum(r["compile_s"] + r["ms_per_iter"] / 1000 * cfg.iterations(r["scale"])

@@ -324,7 +324,10 @@ def export(model_dir, base_path, name, version, max_pixels):
               help="gRPC port.")
 @click.option("--rest-api-port", type=click.IntRange(0, 65535), default=8501,
               show_default=True)
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on. 0.0.0.0 exposes the server to the network; "
+                   "it has no TLS or authentication yet, so put a proxy that has them "
+                   "in front.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse requests for more output pixels x samples than this.")
 @user_errors
@@ -444,15 +447,31 @@ def info(model_dir, as_json):
                f"({manifest['source_size'][0]}x{manifest['source_size'][1]})")
     click.echo(f"scales:     {total}, factor {manifest['scale_factor']:.4f}")
     click.echo(f"trained in: {format_seconds(manifest['train_seconds'])}")
-    click.echo(f"{'scale':>5}  {'size':>9}  {'width':>5}  {'noise_amp':>9}  {'time':>7}  rec_loss")
+    click.echo(f"{'scale':>5}  {'size':>9}  {'width':>5}  {'noise_amp':>9}  {'time':>7}  "
+               f"{'rec_loss':>8}  reconstruction")
     for n, size in enumerate(manifest["sizes"]):
         if n < done:
             s = manifest["scales"][n]
             click.echo(f"{n:>5}  {size[0]:>4}x{size[1]:<4}  {s['channels']:>5}  "
                        f"{s['noise_amp']:>9.4f}  {format_seconds(s['train_seconds']):>7}  "
-                       f"{s['final_losses'].get('rec_loss', float('nan')):.4f}")
+                       f"{s['final_losses'].get('rec_loss', float('nan')):>8.4f}  "
+                       f"{_reconstruction_summary(s)}")
         else:
-            click.echo(f"{n:>5}  {size[0]:>4}x{size[1]:<4}  {'-':>5}  {'-':>9}  {'-':>7}  -")
+            click.echo(f"{n:>5}  {size[0]:>4}x{size[1]:<4}  {'-':>5}  {'-':>9}  {'-':>7}  "
+                       f"{'-':>8}  -")
+    for n, attempts in sorted(manifest.get("failed_attempts", {}).items()):
+        click.echo(f"scale {n} is retraining after {len(attempts)} diverged attempt(s)")
+
+
+def _reconstruction_summary(scale: dict) -> str:
+    """PSNR of the scale's reconstruction against its real image, with retries if any."""
+    if scale.get("rec_error") is None:
+        return "- (not recorded by this model's version)"
+    text = (f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}, "
+            f"input {scale['input_error']:.4f})")
+    if scale.get("attempts", 1) > 1:
+        text += f", after {scale['attempts'] - 1} diverged attempt(s)"
+    return text
 
 
 if __name__ == "__main__":

@@ -11,3 +11,7 @@ class ImageError(SinGANError):
 
 class ModelDirError(SinGANError):
     """A model directory is missing, incomplete, corrupt or would be overwritten."""
+
+
+class ScaleDivergedError(SinGANError):
+    """A scale kept diverging when retrained; the finished scales are kept for resume."""

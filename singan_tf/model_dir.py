@@ -85,6 +85,26 @@ def save_scale(model_dir, scale: int, generator, discriminator, z_opt) -> None:
         raise
 
 
+# What a model directory holds that singan-tf wrote: all that `remove_model` deletes.
+OWNED_FILES = (MANIFEST, REALS, f".{MANIFEST}.tmp", f".{REALS}.tmp.npz")
+OWNED_DIRS = ("scales", "previews", "logs")
+
+
+def remove_model(model_dir) -> None:
+    """Delete a model for --overwrite: only after its manifest proves it is one, and only
+    the files singan-tf writes; anything else the user keeps there stays."""
+    model_dir = Path(model_dir)
+    try:
+        read_manifest(model_dir)
+    except ModelDirError as err:
+        raise ModelDirError(f"refusing to overwrite {model_dir}: it is not a singan-tf model "
+                            f"directory ({err})") from None
+    for name in OWNED_DIRS:
+        shutil.rmtree(model_dir / name, ignore_errors=True)
+    for name in OWNED_FILES:
+        (model_dir / name).unlink(missing_ok=True)
+
+
 def remove_partial_scales(model_dir) -> None:
     """Drop temporary scale directories left by a killed fit."""
     root = Path(model_dir) / "scales"

@@ -274,24 +274,32 @@ class SinGANScale(keras.Model):
         self.gp_tracker.update_state(gp)
         return {m.name: m.result() for m in self.metrics}
 
-    def _critic_step(self, real, fake):
+    def critic_loss(self, real, fake):
+        """WGAN-GP critic loss (d_loss, gp); D is to score real above fake."""
         mix_weight = keras.random.uniform((), seed=self.seed_generator)
+        real_score = ops.mean(self.discriminator(real, training=True))
+        fake_score = ops.mean(self.discriminator(fake, training=True))
+        gp = gradient_penalty(self.discriminator, real, fake, mix_weight)
+        return fake_score - real_score + self.gp_weight * gp, gp
+
+    def generator_loss(self, real, prev, window, g_batch_stats, rec_z):
+        """(g_loss, rec_loss): fool D with a fresh fake, and reconstruct the real image."""
+        fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
+        adversarial = -ops.mean(self.discriminator(fake, training=True))
+        rec = self.reconstruct(g_batch_stats, window, rec_z)
+        rec_loss = ops.mean(ops.square(rec - real))
+        return adversarial + self.alpha * rec_loss, rec_loss
+
+    def _critic_step(self, real, fake):
         with tf.GradientTape() as tape:
-            real_score = ops.mean(self.discriminator(real, training=True))
-            fake_score = ops.mean(self.discriminator(fake, training=True))
-            gp = gradient_penalty(self.discriminator, real, fake, mix_weight)
-            d_loss = fake_score - real_score + self.gp_weight * gp
+            d_loss, gp = self.critic_loss(real, fake)
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
         return d_loss, gp
 
     def _generator_step(self, real, prev, window, g_batch_stats, rec_z):
         with tf.GradientTape() as tape:
-            fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
-            adversarial = -ops.mean(self.discriminator(fake, training=True))
-            rec = self.reconstruct(g_batch_stats, window, rec_z)
-            rec_loss = ops.mean(ops.square(rec - real))
-            g_loss = adversarial + self.alpha * rec_loss
+            g_loss, rec_loss = self.generator_loss(real, prev, window, g_batch_stats, rec_z)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
         return g_loss, rec_loss

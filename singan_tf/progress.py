@@ -1,6 +1,7 @@
 """Training progress: Keras' own progress bar per scale, with it/s and an ETA for the whole fit."""
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -61,3 +62,12 @@ class ScaleProgress(keras.callbacks.Callback):
             values = [(k, float(v)) for k, v in (logs or {}).items()]
             values += [("it/s", rate), ("fit_eta_min", fit_left / 60)]
             self.bar.update(done, values=values)
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop a scale's training at the first NaN or infinite loss: the weights are lost
+    already, and the health check after training (health.py) reports and retrains it."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if any(not math.isfinite(float(value)) for value in (logs or {}).values()):
+            self.model.stop_training = True

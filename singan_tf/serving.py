@@ -413,7 +413,7 @@ class ModelServer:
     """gRPC and REST servers over one repository. Ports 0 pick free ports (tests)."""
 
     def __init__(self, config_file, port: int = 8500, rest_api_port: int = 8501,
-                 host: str = "0.0.0.0", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 host: str = "127.0.0.1", max_pixels: int = DEFAULT_MAX_PIXELS,
                  poll_seconds: float = 1.0, workers: int = 8):
         self.core = PredictionCore(ModelRepository(config_file, poll_seconds), max_pixels)
         self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))

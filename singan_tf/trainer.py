@@ -6,7 +6,6 @@ fit loses at most the scale in progress and `resume=True` continues from there.
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -16,16 +15,20 @@ import tensorflow as tf
 
 from . import model_dir as fmt
 from .config import FAST, SinGANConfig
-from .errors import ImageError, ModelDirError, SinGANError
+from .errors import ImageError, ModelDirError, ScaleDivergedError, SinGANError
+from .health import ScaleHealth, psnr
 from .images import contact_sheet, load_image, save_png, to_uint8
 from .models import Discriminator, Generator, SinGANScale
-from .progress import ScaleProgress, format_seconds
+from .progress import ScaleProgress, StopOnNonFinite, format_seconds
 from .pyramid import noise_channels, pyramid_spec, real_pyramid
 from .sampler import (PyramidSampler, reconstruct_pyramid, reconstruct_scale,
                       reconstruction_input)
 from .singan import SinGAN, load
 
 PREVIEW_SAMPLES = 4
+# A scale that fails the health check (health.py) is trained again from its initial
+# weights with another seed and these factors on the learning rates, then the fit stops.
+RETRY_LR_FACTORS = (1.0, 0.5, 0.25)
 BANK_CHUNK = 16  # random-path inputs computed per call when filling a bank (bounds memory)
 
 
@@ -44,11 +47,14 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                        name=f"singan_scale_{n:02d}")
 
 
-def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None) -> None:
-    """Adam for G and D with the reference's lr cut, XLA and steps_per_execution from cfg."""
+def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None,
+                  lr_factor: float = 1.0) -> None:
+    """Adam for G and D with the reference's lr cut, XLA and steps_per_execution from cfg.
+    lr_factor scales both learning rates (a retry after divergence trains more gently)."""
     iterations = iterations or cfg.iters_per_scale
 
     def adam(lr, steps_per_iteration):
+        lr *= lr_factor
         decay_step = int(cfg.lr_decay_at * iterations) * steps_per_iteration
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
             [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
@@ -133,6 +139,7 @@ class PyramidTrainer:
         self.verbose = verbose
         self.tensorboard = tensorboard
         self.current_scale = None
+        self.current_attempt = 0  # > 0 while a diverged scale is retrained
 
     # ------------------------------------------------------------------ setup
     def fit(self, image=None, resume: bool = False, overwrite: bool = False,
@@ -201,10 +208,7 @@ class PyramidTrainer:
         if not overwrite:
             raise ModelDirError(f"{directory} is not empty; use --resume to continue its fit "
                                 "or --overwrite to start again")
-        if not (directory / fmt.MANIFEST).is_file():
-            raise ModelDirError(f"refusing to overwrite {directory}: it is not a singan-tf "
-                                "model directory")
-        shutil.rmtree(directory)
+        fmt.remove_model(directory)
 
     def _resume_state(self, image):
         manifest = fmt.read_manifest(self.model_dir)
@@ -242,23 +246,20 @@ class PyramidTrainer:
         for n in range(len(generators), stop):
             self.current_scale = n
             started = time.perf_counter()
-            scale = self._build_scale(n, sizes[n], generators, discriminators)
             rec_prev = reconstruction_input(reconstructions, sizes, n)
             real = tf.constant(reals[n][None])
-            z_opt = self._z_opt(n, sizes[n])
             amp = 1.0 if n == 0 else cfg.noise_amp_init * float(
                 tf.sqrt(tf.reduce_mean(tf.square(real - rec_prev))))
-            scale.noise_amp.assign(amp)
-            scale.z_opt.assign(z_opt)
-            scale.rec_prev.assign(rec_prev)
+            z_opt = self._z_opt(n, sizes[n])
             frozen = PyramidSampler(generators, noise_amps, sizes, reconstructions)
-            dataset = random_path_dataset(real, frozen, n, cfg.critic_steps,
-                                          self._scale_seed(n), bank_size=cfg.random_path_bank)
-            history = scale.fit(dataset, epochs=1,
-                                steps_per_epoch=cfg.iterations(n), verbose=0, shuffle=False,
-                                callbacks=self._scale_callbacks(n, sizes, manifest))
+
+            def train(attempt, lr_factor):
+                return self._train_scale(n, sizes, real, rec_prev, amp, z_opt, frozen,
+                                         generators, discriminators, attempt, lr_factor)
+            scale, history, reconstruction, health = self._train_until_healthy(
+                n, train, reals[n], rec_prev, amp, z_opt, manifest)
             scale.generator.trainable = False
-            reconstructions.append(reconstruct_scale(scale.generator, amp, z_opt, rec_prev)[0])
+            reconstructions.append(reconstruction)
             generators.append(scale.generator)
             discriminators.append(scale.discriminator)
             noise_amps.append(amp)
@@ -269,11 +270,14 @@ class PyramidTrainer:
             manifest["scales"].append({"index": n, "size": list(sizes[n]),
                                        "channels": cfg.channels(n), "noise_amp": amp,
                                        "train_seconds": round(seconds, 2),
-                                       "final_losses": losses})
+                                       "final_losses": losses, **health.to_dict(),
+                                       "attempts": self.current_attempt + 1})
+            manifest.pop("failed_attempts", None)  # only ever the scale now finished
             manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
             self._save_preview(n, generators, noise_amps, sizes, reconstructions, reals[n])
-            self._log(f"scale {n}: {format_seconds(seconds)}, rec_loss {losses['rec_loss']:.4f}, "
+            self._log(f"scale {n}: {format_seconds(seconds)}, reconstruction "
+                      f"{psnr(health.rec_error):.1f} dB (rec_loss {losses['rec_loss']:.4f}), "
                       f"noise_amp {amp:.4f}")
         self.current_scale = None
         if len(generators) < total:
@@ -290,19 +294,60 @@ class PyramidTrainer:
                       f"{sizes[0][0]}x{sizes[0][1]} .. {sizes[-1][0]}x{sizes[-1][1]}, "
                       f"preset {self.preset}")
 
-    def _build_scale(self, n, size, generators, discriminators) -> SinGANScale:
+    def _train_until_healthy(self, n, train, real, rec_prev, amp, z_opt, manifest):
+        """Train scale n until it passes the health check (health.py): each failed attempt
+        is logged, recorded in the manifest and retried with another seed and a lower
+        learning rate; after the last one the fit stops with the finished scales kept.
+        Returns (scale, history, reconstruction, health)."""
+        failed = []
+        for attempt, lr_factor in enumerate(RETRY_LR_FACTORS):
+            self.current_attempt = attempt
+            scale, history = train(attempt, lr_factor)
+            reconstruction = reconstruct_scale(scale.generator, amp, z_opt, rec_prev)[0]
+            health = ScaleHealth.measure(real, reconstruction, rec_prev, n)
+            if health.healthy:
+                return scale, history, reconstruction, health
+            failed.append({"seed": self._scale_seed(n, attempt), "lr_factor": lr_factor,
+                           **health.to_dict()})
+            manifest["failed_attempts"] = {str(n): failed}
+            fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
+            retry = ""
+            if attempt + 1 < len(RETRY_LR_FACTORS):
+                retry = (f"; retraining it with seed {self._scale_seed(n, attempt + 1)} and "
+                         f"{RETRY_LR_FACTORS[attempt + 1]:g}x the learning rate "
+                         f"(attempt {attempt + 2} of {len(RETRY_LR_FACTORS)})")
+            self._log(f"warning: scale {n} diverged: {health.describe()}{retry}")
+        raise ScaleDivergedError(
+            f"scale {n} diverged in all {len(RETRY_LR_FACTORS)} attempts (last: "
+            f"{health.describe()}), so it was not written; the {n} finished scale(s) are kept "
+            f"in {self.model_dir}: continue with --resume, on this CPU perhaps with "
+            f"TF_ENABLE_ONEDNN_OPTS=0 (docs/performance.md; the attempts are listed under "
+            f"'failed_attempts' in {fmt.MANIFEST})")
+
+    def _train_scale(self, n, sizes, real, rec_prev, amp, z_opt, frozen,
+                     generators, discriminators, attempt, lr_factor):
+        """One attempt at scale n: fresh (or inherited) weights, trained; (scale, history)."""
         cfg = self.config
+        seed = self._scale_seed(n, attempt)
         # One seed per scale: a resumed fit draws exactly what an uninterrupted one would.
-        keras.utils.set_random_seed(self._scale_seed(n))
-        scale = build_scale(cfg, n, size, seed=self._scale_seed(n))
+        keras.utils.set_random_seed(seed)
+        scale = build_scale(cfg, n, sizes[n], seed=seed)
         if cfg.inherits_weights(n):  # same width as the coarser scale: start from its weights
             scale.generator.set_weights(generators[-1].get_weights())
             scale.discriminator.set_weights(discriminators[-1].get_weights())
-        compile_scale(scale, cfg, cfg.iterations(n))
-        return scale
+        compile_scale(scale, cfg, cfg.iterations(n), lr_factor)
+        scale.noise_amp.assign(amp)
+        scale.z_opt.assign(z_opt)
+        scale.rec_prev.assign(rec_prev)
+        dataset = random_path_dataset(real, frozen, n, cfg.critic_steps, seed,
+                                      bank_size=cfg.random_path_bank)
+        history = scale.fit(dataset, epochs=1, steps_per_epoch=cfg.iterations(n), verbose=0,
+                            shuffle=False, callbacks=self._scale_callbacks(n, sizes, attempt))
+        return scale, history
 
-    def _scale_seed(self, n: int) -> int:
-        return (self.seed * 1009 + n) % (2 ** 31)
+    def _scale_seed(self, n: int, attempt: int = 0) -> int:
+        """The seed of scale n; a retry after divergence (attempt > 0) draws other numbers."""
+        return (self.seed * 1009 + n + 7919 * attempt) % (2 ** 31)
 
     def _z_opt(self, n, size) -> np.ndarray:
         """Fixed reconstruction noise: random (drawn once) at scale 0, zeros above."""
@@ -311,17 +356,20 @@ class PyramidTrainer:
         rng = np.random.default_rng(self._scale_seed(0))
         return rng.standard_normal((1, *size, noise_channels(0))).astype(np.float32)
 
-    def _scale_callbacks(self, n, sizes, manifest):
+    def _scale_callbacks(self, n, sizes, attempt=0):
         cfg = self.config
         work = [math.prod(cfg.training_size(size, m)) * cfg.channels(m) ** 2 * cfg.iterations(m)
                 for m, size in enumerate(sizes)]
         title = (f"scale {n + 1}/{len(sizes)}: {sizes[n][0]}x{sizes[n][1]}, "
                  f"{cfg.channels(n)} channels, {cfg.iterations(n)} iterations")
+        if attempt:
+            title += f", attempt {attempt + 1}"
         callbacks = [ScaleProgress(title, cfg.iterations(n), sum(work[n + 1:]) / work[n],
-                                   verbose=self.verbose)]
+                                   verbose=self.verbose), StopOnNonFinite()]
         if self.tensorboard:
+            logs = f"scale_{n:02d}" + (f"_attempt{attempt + 1}" if attempt else "")
             callbacks.append(keras.callbacks.TensorBoard(
-                self.model_dir / "logs" / f"scale_{n:02d}", write_graph=False,
+                self.model_dir / "logs" / logs, write_graph=False,
                 update_freq=steps_per_execution(cfg, cfg.iterations(n))))
         return callbacks + self.callbacks
 

@@ -286,7 +286,8 @@ def test_super_resolve_is_served_with_its_exact_size_limit(sr_model, tmp_path):
     low = to_uint8(sr_model.reals[-1])  # 24x28, x2 -> 48x56 = 2688 output pixels
     for limit, ok in ((2688, True), (2687, False)):
         server = ModelServer(tmp_path / "models.config", port=0, rest_api_port=0,
-                             host="127.0.0.1", max_pixels=limit).start()
+                             max_pixels=limit).start()
+        assert server.rest_server.server_address[0] == "127.0.0.1"  # safe by default
         try:
             status, body = rest(server, "/v1/models/sr:predict", {
                 "signature_name": "super_resolve",

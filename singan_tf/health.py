@@ -1,0 +1,61 @@
+"""Is a freshly trained scale healthy? The check that keeps a fit from failing silently.
+
+A scale is trained to turn its reconstruction input (the coarser scale's reconstruction,
+upsampled) into the real image. A healthy scale's reconstruction is closer to the real
+image than that input; a diverged one (NaN weights, or the collapse seen on an AMD Zen 4
+CPU, docs/performance.md) is far worse, and every finer scale inherits the damage. So a
+scale fails the check when its reconstruction error is not finite, or more than
+`TOLERANCE` times the error of what it was given (scale 0 is given zeros; its baseline is
+the error of the image's mean colour, what a constant output would score).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+TOLERANCE = 2.0
+ERROR_FLOOR = 1e-3  # baselines this close to perfect do not make rounding noise a failure
+
+
+def mse(a, b) -> float:
+    return float(np.mean(np.square(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+def psnr(error: float) -> float:
+    """PSNR in dB of a mean squared error measured on images in [-1, 1]."""
+    if not math.isfinite(error):
+        return math.nan
+    return 10 * math.log10(4.0 / error) if error > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class ScaleHealth:
+    """Reconstruction error of one scale next to the error of its input (both MSE, [-1, 1])."""
+
+    rec_error: float
+    input_error: float
+
+    @classmethod
+    def measure(cls, real, reconstruction, rec_input, scale: int) -> "ScaleHealth":
+        real = np.asarray(real).reshape(-1, 3)
+        baseline = (real.mean(axis=0) if scale == 0
+                    else np.asarray(rec_input).reshape(-1, 3))
+        return cls(mse(np.asarray(reconstruction).reshape(-1, 3), real), mse(baseline, real))
+
+    @property
+    def healthy(self) -> bool:
+        return (math.isfinite(self.rec_error)
+                and self.rec_error <= TOLERANCE * max(self.input_error, ERROR_FLOOR))
+
+    def describe(self) -> str:
+        return (f"reconstruction error {self.rec_error:.4g} ({psnr(self.rec_error):.1f} dB) "
+                f"against {self.input_error:.4g} for its input")
+
+    def to_dict(self) -> dict:
+        """For the manifest: strict JSON, so a non-finite error is written as null."""
+        def finite(value):
+            return value if math.isfinite(value) else None
+        return {"rec_error": finite(self.rec_error), "input_error": finite(self.input_error),
+                "rec_psnr_db": finite(round(psnr(self.rec_error), 2))}

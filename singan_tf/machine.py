@@ -1,0 +1,40 @@
+"""What CPU this is, printed with every figure and every fit's diagnosis: oneDNN picks its
+kernels by ISA (AVX2, AVX-512, AMX), and results and speed depend on which it picked."""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+             "amx_tile", "amx_bf16")
+
+
+def _cpuinfo() -> dict:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the first processor is enough
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_model() -> str:
+    return _cpuinfo().get("model name") or platform.processor() or "unknown CPU"
+
+
+def isa_flags() -> list[str]:
+    """The ISA extensions oneDNN dispatches on that this CPU has."""
+    flags = set(_cpuinfo().get("flags", "").split())
+    return [flag for flag in ISA_FLAGS if flag in flags]
+
+
+def describe() -> str:
+    """One line: model, vendor and ISA flags, e.g. for a benchmark's header."""
+    info = _cpuinfo()
+    return (f"{cpu_model()} ({info.get('vendor_id', '?')}); "
+            f"ISA: {' '.join(isa_flags()) or 'none of ' + ', '.join(ISA_FLAGS)}")
