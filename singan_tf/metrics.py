@@ -5,6 +5,8 @@
 - patch SWD: multi-scale patch sliced-Wasserstein distance between the training image's
   7x7 RGB patches and a sample's, on a 4-level Gaussian pyramid, in [0, 1] intensity units
   (lower = closer patch statistics); `centered` removes each patch's mean colour first.
+- NIQE and noise_sigma (naturalness.py): no-reference naturalness (lower = more natural),
+  read only next to the noise level, since on small images NIQE falls when grain is added.
 - SIFID: Frechet distance of InceptionV3's first-block features, only with local weights.
 
 Read SWD together with diversity: copying the training image scores SWD 0, diversity 0.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg, ndimage
+
+from .naturalness import niqe, noise_sigma
 
 LUMA = np.array([0.299, 0.587, 0.114])   # ITU-R BT.601
 BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
@@ -120,6 +124,20 @@ def inception_features(weights_path):
     return features
 
 
+def naturalness_report(real: np.ndarray, samples: list[np.ndarray]) -> dict:
+    """NIQE of the real image and the samples' mean, with both noise levels beside them.
+    `niqe` is None, and `niqe_error` says why, for images under one 96x96 NIQE block."""
+    report = {"noise_sigma": {"real": noise_sigma(real),
+                              "samples_mean": float(np.mean([noise_sigma(s) for s in samples]))}}
+    try:
+        per_sample = [niqe(s) for s in samples]
+        report["niqe"] = {"real": niqe(real), "samples_mean": float(np.mean(per_sample)),
+                          "per_sample": per_sample}
+    except ValueError as err:
+        report["niqe"], report["niqe_error"] = None, str(err)
+    return report
+
+
 def evaluate(real: np.ndarray, samples: list[np.ndarray], inception_weights=None) -> dict:
     """All metrics for one training image and its samples (floats in [0, 1])."""
     result = {"num_samples": len(samples)}
@@ -129,6 +147,7 @@ def evaluate(real: np.ndarray, samples: list[np.ndarray], inception_weights=None
         values = [patch_swd(signature, s, centered) for s in samples]
         result[key] = float(np.mean(values))
         result[f"{key}_per_sample"] = values
+    result.update(naturalness_report(real, samples))
     if inception_weights:
         features = inception_features(inception_weights)
         real_features = features(real)

