@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -13,6 +14,22 @@ from . import config as configs
 from .errors import SinGANError
 
 SAMPLE_BATCH = 16  # images generated per call; bounds memory for large -n
+SEED_RANGE = click.IntRange(0, 2 ** 62)  # seeds are int64 (sample adds its batch index)
+
+
+class FinitePositive(click.ParamType):
+    """A float > 0 that is not inf or nan (click's FloatRange lets nan through)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not (math.isfinite(number) and number > 0):
+            self.fail(f"{value!r} is not a finite positive number", param, ctx)
+        return number
+
+
+POSITIVE = FinitePositive()
 
 
 def user_errors(command):
@@ -42,7 +59,7 @@ def main():
 @click.option("--min-size", type=click.IntRange(min=1), help="Short side of the coarsest scale.")
 @click.option("--iters", type=click.IntRange(min=1),
               help="Training iterations of every scale (the coarse ones included).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=SEED_RANGE, default=0, show_default=True)
 @click.option("--xla/--no-xla", default=None,
               help="XLA-compile the train step (default off: slower on CPUs, "
                    "see docs/performance.md).")
@@ -103,13 +120,13 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Directory for the PNG files.")
 @click.option("-n", "--num", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--scale-h", type=float, default=1.0, show_default=True,
+@click.option("--scale-h", type=POSITIVE, default=1.0, show_default=True,
               help="Output height as a multiple of the training height.")
-@click.option("--scale-w", type=float, default=1.0, show_default=True,
+@click.option("--scale-w", type=POSITIVE, default=1.0, show_default=True,
               help="Output width as a multiple of the training width.")
 @click.option("--start-scale", type=click.IntRange(min=0), default=0, show_default=True,
               help="Keep the training image's layout below this scale.")
-@click.option("--seed", type=click.IntRange(min=0), help="Same seed, same images.")
+@click.option("--seed", type=SEED_RANGE, help="Same seed, same images.")
 @user_errors
 def sample(model_dir, out_dir, num, scale_h, scale_w, start_scale, seed):
     """Write NUM random samples of a trained model as PNG files."""
@@ -153,7 +170,7 @@ def _show_notes(notes):
 
 START_SCALE = click.option("--start-scale", type=int, default=None,
                            help="Scale at which the image is injected (1..N-1).")
-SEED = click.option("--seed", type=click.IntRange(min=0), help="Same seed, same output.")
+SEED = click.option("--seed", type=SEED_RANGE, help="Same seed, same output.")
 MODEL_DIR = click.argument("model_dir", type=click.Path(path_type=Path))
 
 
@@ -233,7 +250,7 @@ def harmonize(model_dir, naive, mask, output, start_scale, seed):
 
 @main.command("super-resolve")
 @MODEL_DIR
-@click.option("--factor", type=float, default=None,
+@click.option("--factor", type=POSITIVE, default=None,
               help="Upscaling factor (default: the one the model was trained for).")
 @click.option("--input", "input_path", type=click.Path(path_type=Path),
               help="Image to upscale (default: the training image).")
@@ -356,9 +373,9 @@ def client():
 @click.option("--model", required=True)
 @click.option("-n", "--num", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--scale-h", type=float, default=1.0, show_default=True)
-@click.option("--scale-w", type=float, default=1.0, show_default=True)
+@click.option("--seed", type=SEED_RANGE, default=0, show_default=True)
+@click.option("--scale-h", type=POSITIVE, default=1.0, show_default=True)
+@click.option("--scale-w", type=POSITIVE, default=1.0, show_default=True)
 @click.option("--start-scale", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--version", type=click.IntRange(min=1))
 @user_errors
@@ -380,7 +397,7 @@ def client_sample(server, model, num, out_dir, seed, scale_h, scale_w, start_sca
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-n", "--num", type=click.IntRange(min=2), default=50, show_default=True,
               help="Samples to draw when SOURCE is a model directory.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=SEED_RANGE, default=0, show_default=True)
 @click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Local InceptionV3 weights (.h5) for SIFID; never downloaded.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON.")

@@ -6,7 +6,10 @@ image than that input; a diverged one (NaN weights, or the collapse seen on an A
 CPU, docs/performance.md) is far worse, and every finer scale inherits the damage. So a
 scale fails the check when its reconstruction error is not finite, or more than
 `TOLERANCE` times the error of what it was given (scale 0 is given zeros; its baseline is
-the error of the image's mean colour, what a constant output would score).
+the error of the image's mean colour, what a constant output would score), and never below
+`TOLERANCE * ERROR_FLOOR` (MSE 0.1, 16 dB): a short fit's scale may leave a nearly perfect
+input a little worse (a 30-iteration super-resolution scale: 20 dB from an input at 29 dB)
+without being broken, while the collapses seen reconstruct at 12 dB and 6 dB.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 TOLERANCE = 2.0
-ERROR_FLOOR = 1e-3  # baselines this close to perfect do not make rounding noise a failure
+ERROR_FLOOR = 0.05  # see the module docstring: under-trained is not diverged
 
 
 def mse(a, b) -> float:

@@ -1,6 +1,7 @@
 """A trained SinGAN loaded from its model directory: sample and reconstruct."""
 from __future__ import annotations
 
+import math
 import secrets
 from pathlib import Path
 
@@ -63,8 +64,8 @@ class SinGAN:
         if not isinstance(num, (int, np.integer)) or num < 1:
             raise SinGANError(f"number of samples must be a positive integer, got {num!r}")
         for name, value in (("scale_h", scale_h), ("scale_w", scale_w)):
-            if not value > 0:
-                raise SinGANError(f"{name} must be positive, got {value!r}")
+            if not (value > 0 and math.isfinite(value)):
+                raise SinGANError(f"{name} must be a finite positive number, got {value!r}")
         if not 0 <= start_scale < self.num_scales:
             raise SinGANError(f"start scale must be in 0..{self.num_scales - 1}, "
                               f"got {start_scale}")

@@ -98,8 +98,11 @@ def test_sample_errors(tmp_path, fitted_model_dir):
     assert_user_error(run("sample", tmp_path / "nope", "-o", tmp_path / "s"), "not found")
     assert_user_error(run("sample", fitted_model_dir, "-o", tmp_path / "s", "--start-scale", 3),
                       "start scale must be in 0..2")
-    assert_user_error(run("sample", fitted_model_dir, "-o", tmp_path / "s", "--scale-h", 0),
-                      "scale_h must be positive")
+    for value in ("0", "-1", "inf", "nan"):
+        assert_user_error(run("sample", fitted_model_dir, "-o", tmp_path / "s", "--scale-h",
+                              value), "is not a finite positive number", code=2)
+    assert_user_error(run("sample", fitted_model_dir, "-o", tmp_path / "s", "--seed",
+                          2 ** 64 + 1), "--seed", code=2)  # not wrapped to a small seed
     result = run("sample", fitted_model_dir, "-o", tmp_path / "s", "-n", 0)
     assert result.exit_code == 2 and "--num" in result.output
     (tmp_path / "file").write_text("x")

@@ -74,6 +74,7 @@ def test_load_gives_the_same_samples_as_the_trained_object(fitted_model, fitted_
 
 def test_invalid_sample_arguments(fitted_model):
     for kwargs, message in [({"num": 0}, "positive"), ({"scale_h": 0}, "scale_h"),
+                            ({"scale_w": float("inf")}, "finite positive"),
                             ({"scale_w": -1.0}, "scale_w"), ({"start_scale": 3}, "0..2"),
                             ({"start_scale": -1}, "0..2"), ({"scale_h": 0.001}, "nothing")]:
         with pytest.raises(SinGANError, match=message):
