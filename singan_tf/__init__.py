@@ -1,23 +1,31 @@
 """singan-tf: SinGAN (Rott Shaham et al., ICCV 2019) in TensorFlow 2 / Keras 3."""
 import os
 import sys
+import tempfile
 
 
 def _import_tensorflow_quietly():
     """TF 2.21 prints C++ notes (CUDA probe, oneDNN) before any log level applies; they
-    bury our own messages, so its first import runs with stderr sent to /dev/null."""
+    bury our own messages, so its first import runs with stderr captured. If the import
+    fails, what it printed is shown before the error, so nothing real is hidden."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
         return
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
-        tf.config.list_physical_devices()  # the CUDA probe, while stderr is still quiet
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices()  # the CUDA probe, while stderr is captured
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 _import_tensorflow_quietly()

@@ -161,3 +161,21 @@ def test_killed_fit_keeps_finished_scales_and_resumes(tmp_path):
                             capture_output=True, text=True)
     assert sample.returncode == 0, sample.stderr
     assert len(list((tmp_path / "s").glob("*.png"))) == 2
+
+
+def test_a_failing_tensorflow_import_shows_what_it_printed():
+    """singan_tf quiets TensorFlow's start-up chatter, but never the reason it fails."""
+    script = (
+        "import builtins, os\n"
+        "real_import = builtins.__import__\n"
+        "def fake(name, *args, **kwargs):\n"
+        "    if name == 'tensorflow':\n"
+        "        os.write(2, b'libtensorflow_framework.so.2: cannot open shared object\\n')\n"
+        "        raise ImportError('broken install')\n"
+        "    return real_import(name, *args, **kwargs)\n"
+        "builtins.__import__ = fake\n"
+        "import singan_tf\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "libtensorflow_framework.so.2: cannot open shared object" in result.stderr
+    assert "ImportError: broken install" in result.stderr
