@@ -40,6 +40,9 @@ def train_next_scale_in_child(options: dict) -> None:
     child.join()
     if status == "error":
         raise value
+    if status == "os-error":  # disk full, permissions, a path in the way: the user's to fix
+        raise SinGANError(f"training the next scale failed: {value}; finished scales are "
+                          f"kept in {options['model_dir']}: continue with resume")
     if status == "interrupted":
         raise KeyboardInterrupt
     if status == "died":
@@ -59,6 +62,8 @@ def _train_one_scale(options, sender, parent_pid):
         sender.send(("ok", None))
     except SinGANError as error:
         sender.send(("error", error))
+    except OSError as error:
+        sender.send(("os-error", str(error)))
     except KeyboardInterrupt:
         sender.send(("interrupted", None))
 

@@ -272,3 +272,12 @@ def test_health_check_thresholds():
     # Scale 0 is given zeros; its baseline is the image's mean colour.
     assert ScaleHealth.measure(real, real * 0.5, np.zeros_like(real), 0).healthy
     assert not ScaleHealth.measure(real, -real, np.zeros_like(real), 0).healthy
+
+
+def test_an_os_error_in_the_scale_process_is_reported_as_itself(last_scale_untrained):
+    (last_scale_untrained / "previews" / "scale_02.png").unlink()
+    (last_scale_untrained / "previews" / "scale_02.png").mkdir()  # a path in the way
+    trainer = PyramidTrainer(last_scale_untrained, verbose=0, tensorboard=False,
+                             process_per_scale=True)
+    with pytest.raises(SinGANError, match=r"training the next scale failed: .*scale_02\.png"):
+        trainer.fit(resume=True)
