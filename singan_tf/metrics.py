@@ -16,15 +16,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, ndimage
 
-from .naturalness import niqe, noise_sigma
+from .naturalness import luma, niqe, noise_sigma
 
-LUMA = np.array([0.299, 0.587, 0.114])   # ITU-R BT.601
 BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 SWD_LEVELS, SWD_PATCH, SWD_PROJECTIONS, SWD_MAX_PATCHES = 4, 7, 128, 65536
-
-
-def luma(images: np.ndarray) -> np.ndarray:
-    return np.asarray(images, np.float64) @ LUMA
 
 
 def _crop_to(image: np.ndarray, height: int, width: int) -> np.ndarray:

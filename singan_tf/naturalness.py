@@ -24,12 +24,12 @@ from scipy import ndimage, special
 BLOCK = 96
 _SHAPES = np.arange(0.2, 10.0, 0.001)  # generalised-Gaussian shapes searched by the fit
 _RHO = special.gamma(2 / _SHAPES) ** 2 / (special.gamma(1 / _SHAPES) * special.gamma(3 / _SHAPES))
-_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
+LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
 
 
-def luma255(image) -> np.ndarray:
-    """Luma in 0..255 of an RGB image given in [0, 1]."""
-    return np.asarray(image, np.float64) @ _LUMA * 255.0
+def luma(images) -> np.ndarray:
+    """BT.601 luma of RGB images (..., 3), in the images' own units."""
+    return np.asarray(images, np.float64) @ LUMA
 
 
 @lru_cache(maxsize=1)
@@ -94,7 +94,7 @@ def _features(coefficients: np.ndarray, block: int) -> np.ndarray:
 
 def niqe(image) -> float:
     """NIQE of an RGB image in [0, 1] (HxWx3; at least 96x96). Lower is more natural."""
-    gray = luma255(image)
+    gray = luma(image) * 255.0
     height, width = (length - length % BLOCK for length in gray.shape)
     if height < BLOCK or width < BLOCK:
         raise ValueError(f"NIQE needs at least {BLOCK}x{BLOCK} pixels, got "
@@ -116,7 +116,7 @@ def niqe(image) -> float:
 def noise_sigma(image) -> float:
     """Noise level in 0..255 luma of an RGB image in [0, 1]: median |finest Haar diagonal
     coefficient| / 0.6745 (Donoho and Johnstone's robust estimate)."""
-    gray = luma255(image)
+    gray = luma(image) * 255.0
     gray = gray[:gray.shape[0] // 2 * 2, :gray.shape[1] // 2 * 2]
     diagonal = (gray[0::2, 0::2] - gray[0::2, 1::2] - gray[1::2, 0::2] + gray[1::2, 1::2]) / 2
     return float(np.median(np.abs(diagonal)) / 0.6745)
