@@ -24,6 +24,7 @@ setup(
         "scipy>=1.17,<2",
         "scikit-image>=0.26,<0.27",  # ships the default training photo (skimage/data/rocket.jpg)
         "grpcio>=1.85,<2",
+        "aiohttp>=3.14,<4",  # the REST server: HTTP parsing, body limits, keep-alive
     ],
     extras_require={"test": ["pytest>=9.2,<10"]},
     entry_points={"console_scripts": ["singan-tf=singan_tf.cli:main"]},

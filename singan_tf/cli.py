@@ -346,15 +346,20 @@ def export(model_dir, base_path, name, version, max_pixels):
                    "it has no TLS or authentication yet, so put a proxy that has them "
                    "in front.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
-              help="Refuse requests for more output pixels x samples than this.")
+              help="Refuse requests for more output pixels x samples than this "
+                   "(RESOURCE_EXHAUSTED / 413).  [default: 67108864]")
+@click.option("--max-request-bytes", type=click.IntRange(min=1024), default=None,
+              help="Largest request body or gRPC message accepted (RESOURCE_EXHAUSTED / "
+                   "413).  [default: 32 MiB]")
 @user_errors
-def serve(model_config_file, port, rest_api_port, host, max_pixels):
+def serve(model_config_file, port, rest_api_port, host, max_pixels, max_request_bytes):
     """Serve exported models over TF Serving's gRPC and REST APIs."""
     from .export import DEFAULT_MAX_PIXELS
-    from .serving import ModelServer
+    from .serving import DEFAULT_MAX_REQUEST_BYTES, ModelServer
 
     server = ModelServer(model_config_file, port, rest_api_port, host,
-                         max_pixels or DEFAULT_MAX_PIXELS).start()
+                         max_pixels or DEFAULT_MAX_PIXELS,
+                         max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES).start()
     click.echo(f"serving {', '.join(server.core.repository.base_paths)}: gRPC on "
                f"{host}:{server.port}, REST on {host}:{server.rest_port} (Ctrl-C stops)")
     try:

@@ -8,21 +8,23 @@ directories while running. Errors carry TF Serving's codes (NOT_FOUND, INVALID_A
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
+import logging
 import re
 import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import grpc
 import numpy as np
 import tensorflow as tf
+from aiohttp import http_exceptions, web
 from google.protobuf import json_format
 from PIL import Image
 from tensorflow.core.protobuf import saved_model_pb2
@@ -32,24 +34,19 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from .errors import SinGANError
 from .export import DEFAULT_MAX_PIXELS, read_models_config
+from .request_decoding import (RequestError, from_json, from_tensor_proto, invalid,
+                               not_found, too_large)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_REQUEST_BYTES = 32 * 2 ** 20  # a 4K PNG, or a raw 1920x1080 image as int_val
+REQUEST_TIMEOUT_S = 60.0                  # to receive a REST body: a stalled client is cut off
 
 HTTP_STATUS = {grpc.StatusCode.NOT_FOUND: HTTPStatus.NOT_FOUND,
                grpc.StatusCode.INVALID_ARGUMENT: HTTPStatus.BAD_REQUEST,
+               grpc.StatusCode.RESOURCE_EXHAUSTED: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                grpc.StatusCode.INTERNAL: HTTPStatus.INTERNAL_SERVER_ERROR}
-
-
-class ServingError(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-def not_found(message):
-    return ServingError(grpc.StatusCode.NOT_FOUND, message)
-
-
-def invalid(message):
-    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
+INTERNAL_ERROR = "internal error (logged by the server)"
 
 
 @dataclass
@@ -140,11 +137,14 @@ def _graph_error(message: str) -> str:
 
 
 class PredictionCore:
-    """Signature lookup, input checks, the size limit and the call: shared by gRPC and REST."""
+    """Signature lookup, input decoding and checks, the size limit and the call: shared by
+    gRPC and REST."""
 
-    def __init__(self, repository: ModelRepository, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(self, repository: ModelRepository, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
         self.repository = repository
         self.max_pixels = max_pixels
+        self.max_request_bytes = max_request_bytes
 
     def signature(self, servable: Servable, name: str):
         name = name or "serving_default"
@@ -152,32 +152,27 @@ class PredictionCore:
             raise not_found(f"Serving signature key \"{name}\" not found.")
         return name, servable.loaded.signatures[name]
 
-    def predict(self, model: str, version: int | None, signature_name: str, inputs: dict):
+    def predict(self, model: str, version: int | None, signature_name: str, raw_inputs: dict,
+                decode):
+        """Run a signature on `raw_inputs` (protos or JSON values), each turned into an array
+        by `decode(value, spec, name, max_elements)` (see request_decoding)."""
         servable = self.repository.get(model, version)
         signature_name, function = self.signature(servable, signature_name)
         specs = function.structured_input_signature[1]
-        missing = sorted(set(specs) - set(inputs))
+        missing = sorted(set(specs) - set(raw_inputs))
         if missing:
             raise invalid(f"missing input(s) {', '.join(missing)} for signature "
                           f"{signature_name} (expects {', '.join(sorted(specs))})")
-        unknown = sorted(set(inputs) - set(specs))
+        unknown = sorted(set(raw_inputs) - set(specs))
         if unknown:
             raise invalid(f"unknown input(s) {', '.join(unknown)} for signature {signature_name}")
-        tensors = {}
-        for key, spec in specs.items():
-            value = np.asarray(inputs[key])
-            if spec.dtype == tf.string:
-                ok = value.dtype.kind in "SOU"
-            else:
-                ok = value.dtype == spec.dtype.as_numpy_dtype
-            if not ok:
-                raise invalid(f"input {key} must be {spec.dtype.name}, got {value.dtype}")
-            if not spec.shape.is_compatible_with(value.shape):
-                raise invalid(f"input {key} must have shape {spec.shape}, got {list(value.shape)}")
-            tensors[key] = tf.constant(value, dtype=spec.dtype)
+        # No input holds more values than the request could carry bytes.
+        inputs = {key: decode(raw_inputs[key], spec, key, self.max_request_bytes)
+                  for key, spec in specs.items()}
         self._check_size(servable, signature_name, inputs)
         try:
-            outputs = function(**tensors)
+            outputs = function(**{key: tf.constant(value, dtype=specs[key].dtype)
+                                  for key, value in inputs.items()})
         except tf.errors.InvalidArgumentError as err:
             raise invalid(_graph_error(err.message)) from None
         return servable.version, signature_name, {k: v.numpy() for k, v in outputs.items()}
@@ -200,8 +195,8 @@ class PredictionCore:
                 fh, fw = (int(v) for v in servable.loaded.finest_size.numpy())
                 pixels = max(pixels, fh * fw)
         if pixels > self.max_pixels:
-            raise invalid(f"request too large: {pixels} output pixels x samples exceeds the "
-                          f"limit of {self.max_pixels}")
+            raise too_large(f"request too large: {pixels} output pixels x samples exceeds "
+                            f"the limit of {self.max_pixels}")
 
     def status(self, model: str, version: int | None):
         versions = self.repository.versions(model)
@@ -219,18 +214,30 @@ def _version(model_spec):
     return model_spec.version.value if model_spec.HasField("version") else None
 
 
+def _answer(context, work):
+    """work()'s response, or the request's own error code; a bug is logged and answered
+    INTERNAL, never UNKNOWN with a traceback."""
+    try:
+        return work()
+    except RequestError as err:
+        code, message = err.code, err.message
+    except Exception:
+        log.exception("internal error answering a gRPC request")
+        code, message = grpc.StatusCode.INTERNAL, INTERNAL_ERROR
+    context.abort(code, message)
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, core: PredictionCore):
         self.core = core
 
     def Predict(self, request, context):
-        try:
-            inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
-            version, signature, outputs = self.core.predict(
-                request.model_spec.name, _version(request.model_spec),
-                request.model_spec.signature_name, inputs)
-        except ServingError as err:
-            context.abort(err.code, err.message)
+        return _answer(context, lambda: self._predict(request))
+
+    def _predict(self, request):
+        version, signature, outputs = self.core.predict(
+            request.model_spec.name, _version(request.model_spec),
+            request.model_spec.signature_name, dict(request.inputs), from_tensor_proto)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = version
@@ -240,13 +247,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     def GetModelMetadata(self, request, context):
-        try:
-            if list(request.metadata_field) != ["signature_def"]:
-                raise invalid("metadata_field must be [\"signature_def\"]")
-            servable = self.core.repository.get(request.model_spec.name,
-                                                _version(request.model_spec))
-        except ServingError as err:
-            context.abort(err.code, err.message)
+        return _answer(context, lambda: self._metadata(request))
+
+    def _metadata(self, request):
+        if list(request.metadata_field) != ["signature_def"]:
+            raise invalid("metadata_field must be [\"signature_def\"]")
+        servable = self.core.repository.get(request.model_spec.name, _version(request.model_spec))
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = servable.version
@@ -262,10 +268,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.core = core
 
     def GetModelStatus(self, request, context):
-        try:
-            versions = self.core.status(request.model_spec.name, _version(request.model_spec))
-        except ServingError as err:
-            context.abort(err.code, err.message)
+        return _answer(context, lambda: self._status(request))
+
+    def _status(self, request):
+        versions = self.core.status(request.model_spec.name, _version(request.model_spec))
         response = get_model_status_pb2.GetModelStatusResponse()
         for version in versions:
             status = response.model_version_status.add()
@@ -275,29 +281,6 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 # ------------------------------------------------------------------- REST
-def _from_json(value):
-    """JSON values -> numpy-ready values; {"b64": ...} -> bytes."""
-    if isinstance(value, dict):
-        if set(value) == {"b64"}:
-            return base64.b64decode(value["b64"])
-        raise invalid("objects in tensors must be {\"b64\": ...}")
-    if isinstance(value, list):
-        return [_from_json(v) for v in value]
-    return value
-
-
-def _json_array(value, spec):
-    value = _from_json(value)
-    if spec.dtype == tf.string:
-        return np.asarray(value, dtype=object)
-    array = np.asarray(value)
-    if spec.dtype.is_integer and array.dtype.kind == "f":
-        raise invalid(f"expected integers for a {spec.dtype.name} input")
-    if array.dtype.kind not in "biuf":
-        raise invalid(f"expected numbers for a {spec.dtype.name} input")
-    return array.astype(spec.dtype.as_numpy_dtype)
-
-
 def _to_json(array: np.ndarray):
     if array.dtype.kind in "OS":
         return np.vectorize(lambda b: {"b64": base64.b64encode(b).decode()}, otypes=[object])(
@@ -305,96 +288,131 @@ def _to_json(array: np.ndarray):
     return array.tolist()
 
 
-class RestHandler(BaseHTTPRequestHandler):
-    core: PredictionCore  # set on the subclass made by make_rest_server
-    protocol_version = "HTTP/1.1"
+def _route(path: str):
+    """/v1/models/NAME[/versions/V][/metadata | :predict] -> (name, version, action)."""
+    action = None
+    if path.endswith(":predict"):
+        path, action = path[: -len(":predict")], "predict"
+    parts = path.strip("/").split("/")
+    if len(parts) < 3 or parts[:2] != ["v1", "models"]:
+        raise not_found(f"no such endpoint: {path}")
+    name, rest, version = parts[2], parts[3:], None
+    if rest[:1] == ["versions"] and len(rest) >= 2:
+        if not rest[1].isdigit() or len(rest[1]) > 18:
+            raise invalid(f"version must be a positive integer, got {rest[1]}")
+        version, rest = int(rest[1]), rest[2:]
+    if rest == ["metadata"] and action is None:
+        action = "metadata"
+    elif rest:
+        raise not_found(f"no such endpoint: {path}")
+    return name, version, action or "status"
 
-    def log_message(self, *args):  # quiet: one line per request is noise in a terminal
-        pass
 
-    def _send(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class _AnsweredClientErrors(logging.Filter):
+    """aiohttp answers a malformed request (a bad Content-Length, ...) with 400 itself and
+    then logs it as an error with a traceback: the client's mistake, not the server's."""
 
-    def _route(self):
-        """/v1/models/NAME[/versions/V][/metadata | :predict] -> (name, version, action)."""
-        path = self.path.split("?")[0]
-        action = None
-        if path.endswith(":predict"):
-            path, action = path[: -len(":predict")], "predict"
-        parts = path.strip("/").split("/")
-        if len(parts) < 3 or parts[:2] != ["v1", "models"]:
-            raise not_found(f"no such endpoint: {self.path}")
-        name, rest, version = parts[2], parts[3:], None
-        if rest[:1] == ["versions"] and len(rest) >= 2:
-            if not rest[1].isdigit():
-                raise invalid(f"version must be an integer, got {rest[1]}")
-            version, rest = int(rest[1]), rest[2:]
-        if rest == ["metadata"] and action is None:
-            action = "metadata"
-        elif rest:
-            raise not_found(f"no such endpoint: {self.path}")
-        return name, version, action or "status"
+    def filter(self, record):
+        return not (record.exc_info and
+                    isinstance(record.exc_info[1], http_exceptions.BadHttpMessage))
 
-    def _handle(self, method):
+
+logging.getLogger("aiohttp.server").addFilter(_AnsweredClientErrors())
+
+
+class RestApi:
+    """TF Serving's REST API (`/v1/models/...`) on aiohttp, which brings HTTP parsing,
+    keep-alive and the body limit (413); predictions run on a thread pool. Runs its own
+    event loop in a background thread; the port is bound on construction."""
+
+    def __init__(self, core: PredictionCore, host: str, port: int, workers: int):
+        self.core = core
+        self.pool = futures.ThreadPoolExecutor(max_workers=workers)
+        app = web.Application(client_max_size=core.max_request_bytes)
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        self.loop = asyncio.new_event_loop()
+        self.runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(self.runner.setup())
         try:
-            name, version, action = self._route()
-            if method == "GET" and action == "status":
-                versions = self.core.status(name, version)
-                self._send(200, {"model_version_status": [
-                    {"version": str(v), "state": "AVAILABLE",
-                     "status": {"error_code": "OK", "error_message": ""}} for v in versions]})
-            elif method == "GET" and action == "metadata":
-                servable = self.core.repository.get(name, version)
-                self._send(200, {"model_spec": {"name": name, "version": str(servable.version),
-                                                "signature_name": ""},
-                                 "metadata": {"signature_def": {"signature_def": {
-                                     k: json_format.MessageToDict(v)
-                                     for k, v in servable.signature_defs.items()}}}})
-            elif method == "POST" and action == "predict":
-                self._send(200, self._predict(name, version))
+            self.loop.run_until_complete(web.TCPSite(self.runner, host, port).start())
+        except OSError as err:
+            self.loop.run_until_complete(self.runner.cleanup())
+            raise SinGANError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+        self.port = self.runner.addresses[0][1]
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.pool.shutdown()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        try:
+            name, version, action = _route(request.path)
+            if request.method == "GET" and action == "status":
+                body = self._status(name, version)
+            elif request.method == "GET" and action == "metadata":
+                body = self._metadata(name, version)
+            elif request.method == "POST" and action == "predict":
+                data = await asyncio.wait_for(request.read(), REQUEST_TIMEOUT_S)
+                body = await self.loop.run_in_executor(self.pool, self._predict, name, version,
+                                                       data)
             else:
-                raise not_found(f"{method} {self.path} is not supported")
-        except ServingError as err:
-            self._send(HTTP_STATUS.get(err.code, 500), {"error": err.message})
+                raise not_found(f"{request.method} {request.path} is not supported")
+            return web.json_response(body)
+        except RequestError as err:
+            return web.json_response({"error": err.message}, status=HTTP_STATUS[err.code])
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response(
+                {"error": f"request body over the limit of {self.core.max_request_bytes} bytes"},
+                status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        except asyncio.TimeoutError:
+            return web.json_response({"error": "timed out receiving the request body"},
+                                     status=HTTPStatus.REQUEST_TIMEOUT)
+        except Exception:
+            log.exception("internal error answering %s %s", request.method, request.path)
+            return web.json_response({"error": INTERNAL_ERROR},
+                                     status=HTTPStatus.INTERNAL_SERVER_ERROR)
 
-    def _predict(self, name, version):
-        length = int(self.headers.get("Content-Length", 0))
+    def _status(self, name, version):
+        versions = self.core.status(name, version)
+        return {"model_version_status": [
+            {"version": str(v), "state": "AVAILABLE",
+             "status": {"error_code": "OK", "error_message": ""}} for v in versions]}
+
+    def _metadata(self, name, version):
+        servable = self.core.repository.get(name, version)
+        return {"model_spec": {"name": name, "version": str(servable.version),
+                               "signature_name": ""},
+                "metadata": {"signature_def": {"signature_def": {
+                    k: json_format.MessageToDict(v) for k, v in servable.signature_defs.items()}}}}
+
+    def _predict(self, name, version, data: bytes):
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except json.JSONDecodeError as err:
+            body = json.loads(data or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise invalid(f"request body is not JSON: {err}") from None
         if not isinstance(body, dict) or ("instances" in body) == ("inputs" in body):
             raise invalid("the body needs exactly one of \"instances\" or \"inputs\"")
+        signature_name = body.get("signature_name", "")
+        if not isinstance(signature_name, str):
+            raise invalid("signature_name must be a string")
         servable = self.core.repository.get(name, version)
-        signature_name, function = self.core.signature(servable, body.get("signature_name", ""))
+        signature_name, function = self.core.signature(servable, signature_name)
         specs = function.structured_input_signature[1]
         if "inputs" in body:
-            given = body["inputs"]
-            if not isinstance(given, dict):
+            raw = body["inputs"]
+            if not isinstance(raw, dict):
                 if len(specs) != 1:
                     raise invalid("\"inputs\" must name each input of this signature")
-                given = {next(iter(specs)): given}
-            inputs = {k: _json_array(v, specs[k]) if k in specs else v for k, v in given.items()}
+                raw = {next(iter(specs)): raw}
         else:
-            instances = body["instances"]
-            if not isinstance(instances, list) or not instances or \
-                    not all(isinstance(i, dict) for i in instances):
-                raise invalid("\"instances\" must be a non-empty list of objects")
-            inputs = {}
-            for key in set().union(*instances):
-                if key not in specs:
-                    inputs[key] = None
-                    continue
-                column = np.stack([_json_array(i.get(key), specs[key]) for i in instances])
-                # Signatures with scalar inputs take one instance as the scalars themselves.
-                inputs[key] = column[0] if specs[key].shape.rank == 0 and len(column) == 1 \
-                    else column
-        _, _, outputs = self.core.predict(name, version, signature_name, inputs)
+            raw = self._columns(body["instances"], specs)
+        _, _, outputs = self.core.predict(name, version, signature_name, raw, from_json)
         if "inputs" in body:
             values = {k: _to_json(v) for k, v in outputs.items()}
             return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
@@ -402,11 +420,21 @@ class RestHandler(BaseHTTPRequestHandler):
                 for i in range(len(next(iter(outputs.values()))))]
         return {"predictions": [next(iter(r.values())) if len(r) == 1 else r for r in rows]}
 
-    def do_GET(self):
-        self._handle("GET")
-
-    def do_POST(self):
-        self._handle("POST")
+    @staticmethod
+    def _columns(instances, specs) -> dict:
+        """The row format: one object per instance -> one list per input. A signature with
+        scalar inputs takes a single instance as the scalars themselves."""
+        if not isinstance(instances, list) or not instances or \
+                not all(isinstance(i, dict) for i in instances):
+            raise invalid("\"instances\" must be a non-empty list of objects")
+        columns = {}
+        for key in set().union(*instances):
+            if not all(key in i for i in instances):
+                raise invalid(f"input {key} is missing from some instances")
+            column = [i[key] for i in instances]
+            scalar = key in specs and specs[key].shape.rank == 0 and len(column) == 1
+            columns[key] = column[0] if scalar else column
+        return columns
 
 
 class ModelServer:
@@ -414,32 +442,33 @@ class ModelServer:
 
     def __init__(self, config_file, port: int = 8500, rest_api_port: int = 8501,
                  host: str = "127.0.0.1", max_pixels: int = DEFAULT_MAX_PIXELS,
-                 poll_seconds: float = 1.0, workers: int = 8):
-        self.core = PredictionCore(ModelRepository(config_file, poll_seconds), max_pixels)
-        self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+                 poll_seconds: float = 1.0, workers: int = 8,
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
+        self.core = PredictionCore(ModelRepository(config_file, poll_seconds), max_pixels,
+                                   max_request_bytes)
+        self.grpc_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers),
+            options=[("grpc.max_receive_message_length", max_request_bytes)])
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.core), self.grpc_server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core),
                                                                   self.grpc_server)
-        self.port = self.grpc_server.add_insecure_port(f"{host}:{port}")
+        try:
+            self.port = self.grpc_server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:  # grpcio raises here when the port is taken
+            self.port = 0
         if self.port == 0:
             raise SinGANError(f"cannot listen on {host}:{port} (in use?)")
-        handler = type("Handler", (RestHandler,), {"core": self.core})
-        try:
-            self.rest_server = ThreadingHTTPServer((host, rest_api_port), handler)
-        except OSError as err:
-            raise SinGANError(f"cannot listen on {host}:{rest_api_port}: {err}") from None
-        self.rest_port = self.rest_server.server_address[1]
-        self._rest_thread = threading.Thread(target=self.rest_server.serve_forever, daemon=True)
+        self.rest = RestApi(self.core, host, rest_api_port, workers)
+        self.rest_port = self.rest.port
 
     def start(self) -> "ModelServer":
         self.grpc_server.start()
-        self._rest_thread.start()
+        self.rest.start()
         return self
 
     def stop(self) -> None:
-        self.rest_server.shutdown()
-        self.rest_server.server_close()
+        self.rest.stop()
         self.grpc_server.stop(grace=None)
 
     def wait(self) -> None:

@@ -25,6 +25,9 @@ from singan_tf.serving import ModelServer
 from singan_tf.tasks.editing import blend_mask
 
 
+MAX_REQUEST_BYTES = 1_000_000
+
+
 @pytest.fixture(scope="module")
 def exported(fitted_model, tmp_path_factory):
     base = tmp_path_factory.mktemp("served")
@@ -35,7 +38,8 @@ def exported(fitted_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(exported):
     server = ModelServer(exported / "models.config", port=0, rest_api_port=0, host="127.0.0.1",
-                         max_pixels=200_000, poll_seconds=0.0).start()
+                         max_pixels=200_000, poll_seconds=0.0,
+                         max_request_bytes=MAX_REQUEST_BYTES).start()
     yield server
     server.stop()
 
@@ -153,7 +157,9 @@ def test_grpc_metadata_and_status(server, stub):
     ({"start_scale": None}, grpc.StatusCode.INVALID_ARGUMENT, "missing input(s) start_scale"),
     ({"start_scale": 3}, grpc.StatusCode.INVALID_ARGUMENT, "start_scale must be < 3"),
     ({"num_samples": 0}, grpc.StatusCode.INVALID_ARGUMENT, "num_samples must be positive"),
-    ({"num_samples": 10_000}, grpc.StatusCode.INVALID_ARGUMENT, "request too large"),
+    ({"num_samples": 10_000}, grpc.StatusCode.RESOURCE_EXHAUSTED, "request too large"),
+    ({"scale_h": float("nan")}, grpc.StatusCode.INVALID_ARGUMENT, "scale_h must be finite"),
+    ({"scale_w": float("inf")}, grpc.StatusCode.INVALID_ARGUMENT, "scale_w must be finite"),
     ({"scale_h": -1.0}, grpc.StatusCode.INVALID_ARGUMENT, "scale_h must be positive"),
 ])
 def test_grpc_errors_and_the_server_keeps_serving(stub, fitted_model, request_kwargs, code,
@@ -210,8 +216,23 @@ def test_rest_errors(server):
         ("/v1/models/tiny:predict", {"inputs": {**values, "seed": 1.5}}, 400, "integers"),
         ("/v1/models/tiny:predict", {"inputs": {k: v for k, v in values.items() if k != "seed"}},
          400, "missing input(s) seed"),
-        ("/v1/models/tiny:predict", {"inputs": {**values, "num_samples": 10_000}}, 400,
+        ("/v1/models/tiny:predict", {"inputs": {**values, "num_samples": 10_000}}, 413,
          "too large"),
+        ("/v1/models/tiny:predict", {"inputs": {**values, "num_samples": 2 ** 32 + 1}}, 400,
+         "out of range for int32"),
+        ("/v1/models/tiny:predict", {"inputs": {**values, "start_scale": 2 ** 32}}, 400,
+         "out of range for int32"),
+        ("/v1/models/tiny:predict", {"inputs": {**values, "scale_h": float("nan")}}, 400,
+         "finite"),
+        ("/v1/models/tiny:predict", {"inputs": {**values, "seed": "7"}}, 400, "only numbers"),
+        ("/v1/models/tiny:predict", {"signature_name": "paint2image", "inputs": {
+            "image": [[[[1, 2, 3]], [[4, 5]]]], "start_scale": 1, "seed": 0}}, 400,
+         "rectangular"),
+        ("/v1/models/tiny:predict", {"signature_name": "edit_bytes", "inputs": {
+            "image_bytes": {"b64": "not base64!"}, "mask_bytes": {"b64": "eA=="},
+            "start_scale": 1, "seed": 0}}, 400, "not valid base64"),
+        ("/v1/models/tiny/versions/99999999999999999999:predict", {"inputs": values}, 400,
+         "version"),
         ("/v1/models/tiny:predict", {"instances": []}, 400, "instances"),
         ("/v1/models/tiny:predict", {"inputs": values, "instances": [values]}, 400, "exactly one"),
         ("/v1/models/tiny:predict", {"signature_name": "edit_bytes", "inputs": {
@@ -287,7 +308,7 @@ def test_super_resolve_is_served_with_its_exact_size_limit(sr_model, tmp_path):
     for limit, ok in ((2688, True), (2687, False)):
         server = ModelServer(tmp_path / "models.config", port=0, rest_api_port=0,
                              max_pixels=limit).start()
-        assert server.rest_server.server_address[0] == "127.0.0.1"  # safe by default
+        assert server.rest.runner.addresses[0][0] == "127.0.0.1"  # safe by default
         try:
             status, body = rest(server, "/v1/models/sr:predict", {
                 "signature_name": "super_resolve",
@@ -297,3 +318,96 @@ def test_super_resolve_is_served_with_its_exact_size_limit(sr_model, tmp_path):
         assert (status == 200) == ok, body
         if ok:
             assert np.array(body["outputs"]).shape == (1, 48, 56, 3)
+
+
+def _predict_raw(stub, signature, **protos):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tiny"
+    request.model_spec.signature_name = signature
+    for key, proto in protos.items():
+        request.inputs[key].CopyFrom(proto)
+    return stub.Predict(request, timeout=60)
+
+
+def _peak_rss_mib():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_grpc_tensors_are_checked_before_they_are_decoded(stub, fitted_model):
+    """Hostile TensorProtos: a tiny request declaring a huge tensor allocates nothing, and
+    a payload that disagrees with its declaration is refused."""
+    int32 = lambda v: tf.make_tensor_proto(v, dtype=tf.int32)  # noqa: E731
+    huge = tf.make_tensor_proto(7, dtype=tf.uint8)
+    for size in (1, 20_000, 20_000, 3):
+        huge.tensor_shape.dim.add(size=size)  # declares 1.2e9 values, carries one
+    before = _peak_rss_mib()
+    with pytest.raises(grpc.RpcError) as err:
+        _predict_raw(stub, "paint2image", image=huge, start_scale=int32(1),
+                     seed=tf.make_tensor_proto(0, dtype=tf.int64))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert _peak_rss_mib() - before < 200  # tf.make_ndarray would have taken 1.2 GB
+
+    cases = []
+    short = tf.make_tensor_proto(np.zeros((1, 8, 8, 3), np.uint8))
+    short.tensor_content = short.tensor_content[:-1]  # not 8*8*3 bytes
+    cases.append(("tensor_content holds 191 bytes", short))
+    extra = tf.make_tensor_proto(np.zeros((1, 2, 2, 3), np.uint8))
+    extra.ClearField("tensor_content")
+    extra.int_val.extend([5] * 13)  # 12 declared
+    cases.append(("declares 12 values but carries 13", extra))
+    wrapped = tf.make_tensor_proto(np.zeros((1, 2, 2, 3), np.uint8))
+    wrapped.ClearField("tensor_content")
+    wrapped.int_val.extend([300] * 12)  # does not fit uint8
+    cases.append(("out of range for uint8", wrapped))
+    negative = tf.make_tensor_proto(np.zeros((1, 2, 2, 3), np.uint8))
+    negative.tensor_shape.dim[1].size = -2
+    cases.append(("negative dimension", negative))
+    for message, image in cases:
+        with pytest.raises(grpc.RpcError) as err:
+            _predict_raw(stub, "paint2image", image=image, start_scale=int32(1),
+                         seed=tf.make_tensor_proto(0, dtype=tf.int64))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, message
+        assert message in err.value.details()
+    # Over the message limit: grpc itself refuses it.
+    big = tf.make_tensor_proto(np.zeros((1, 600, 600, 3), np.uint8))  # 1.08 MB
+    with pytest.raises(grpc.RpcError) as err:
+        _predict_raw(stub, "paint2image", image=big, start_scale=int32(1),
+                     seed=tf.make_tensor_proto(0, dtype=tf.int64))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    good = tf.make_ndarray(stub.Predict(sample_request(seed=3), timeout=60).outputs["images"])
+    np.testing.assert_array_equal(good, fitted_model.sample(2, seed=3))
+
+
+def _raw_http(server, head: bytes, body: bytes = b"") -> bytes:
+    import socket
+    with socket.create_connection(("127.0.0.1", server.rest_port), timeout=30) as connection:
+        connection.sendall(head + b"\r\n\r\n" + body)
+        return connection.recv(65536)
+
+
+def test_rest_malformed_http_and_oversized_bodies_are_answered(server):
+    predict = b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\n"
+    for length in (b"abc", b"-1"):
+        reply = _raw_http(server, predict + b"Content-Length: " + length)
+        assert reply.split(b" ")[1] == b"400", reply[:80]  # aiohttp's own answer
+    status, reply = rest(server, "/v1/models/tiny:predict",
+                         {"inputs": {"seed": [0] * MAX_REQUEST_BYTES}})
+    assert status == 413 and "limit" in reply["error"]
+    reply = _raw_http(server, predict + b"Content-Length: 9", b"not json!")
+    assert reply.split(b" ")[1] == b"400" and b"not JSON" in reply
+    values = {"seed": 5, "num_samples": 1, "scale_h": 1.0, "scale_w": 1.0, "start_scale": 0}
+    assert rest(server, "/v1/models/tiny:predict", {"inputs": values})[0] == 200
+
+
+def test_a_bug_is_answered_internal_and_logged(server, stub, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(server.core.repository, "get", broken)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(sample_request(), timeout=60)
+    assert err.value.code() == grpc.StatusCode.INTERNAL and "a bug" not in err.value.details()
+    status, reply = rest(server, "/v1/models/tiny/metadata")
+    assert status == 500 and reply == {"error": "internal error (logged by the server)"}
+    assert sum(r.exc_info is not None and "a bug" in str(r.exc_info[1])
+               for r in caplog.records) == 2
