@@ -49,16 +49,18 @@ def timings(call, requests, warmup=3):
     return np.array(seconds), time.perf_counter() - start
 
 
-def start_server(config_file):
+def start_server(config_file, options=()):
+    """`singan-tf serve` in a subprocess: (process, gRPC port, its start-up line)."""
     command = [str(Path(sys.executable).with_name("singan-tf")), "serve", "--model-config-file",
-               str(config_file), "--port", "0", "--rest-api-port", "0", "--host", "127.0.0.1"]
+               str(config_file), "--port", "0", "--rest-api-port", "0", "--host", "127.0.0.1",
+               *options]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     match = re.search(r"gRPC on [\d.]+:(\d+)", line)
     if not match:
         process.kill()
         raise SystemExit(f"server did not start: {line}")
-    return process, int(match.group(1))
+    return process, int(match.group(1)), line
 
 
 def main():
@@ -73,7 +75,7 @@ def main():
     version_dir = export(model, base, "bench")
     loaded = tf.saved_model.load(str(version_dir))
     sample = loaded.signatures["serving_default"]
-    process, port = start_server(base / "models.config")
+    process, port, _ = start_server(base / "models.config")
     results = []
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -21,9 +21,12 @@ def default_image_path() -> Path:
     return Path(str(importlib.resources.files("skimage") / "data" / "rocket.jpg"))
 
 
-def load_image(path) -> tuple[np.ndarray, list[str]]:
+def load_image(path, max_side: int | None = None) -> tuple[np.ndarray, list[str]]:
     """Read any Pillow-readable image as float32 RGB in [-1, 1].
 
+    max_side: an image whose long side exceeds twice this is shrunk by Pillow while it is
+    read (JPEG decodes at 1/2..1/8 size, then an integer box reduction), so a huge photo
+    never exists as floats at full size; the caller's resize does the final step.
     Returns the array and notes on what was converted, for the caller to show.
     """
     path = Path(path)
@@ -31,15 +34,28 @@ def load_image(path) -> tuple[np.ndarray, list[str]]:
         raise ImageError(f"image not found: {path}")
     if path.is_dir():
         raise ImageError(f"expected an image file, got a directory: {path}")
+    notes = []
     try:
         with Image.open(path) as im:
+            if max_side:
+                im.draft(None, (2 * max_side, 2 * max_side))
             im.load()
-            im = ImageOps.exif_transpose(im)
+            if getattr(im, "n_frames", 1) > 1:
+                notes.append(f"{path.name} has {im.n_frames} frames; using the first")
+            factor = max(im.size) // (2 * max_side) if max_side else 1
+            if factor > 1:
+                notes.append(f"read the {im.height}x{im.width} image at 1/{factor} size "
+                             f"to save memory")
+                im = im.reduce(factor)
+            ImageOps.exif_transpose(im, in_place=True)  # after reducing: no full-size copy
     except UnidentifiedImageError:
         raise ImageError(f"not an image Pillow can read: {path}") from None
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"refusing {path}: {err}") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"cannot read image {path}: {err}") from None
-    return _to_rgb(im)
+    array, conversion_notes = _to_rgb(im)
+    return array, notes + conversion_notes
 
 
 def _to_rgb(im: Image.Image) -> tuple[np.ndarray, list[str]]:
@@ -60,7 +76,8 @@ def _to_rgb(im: Image.Image) -> tuple[np.ndarray, list[str]]:
     else:
         has_alpha = "A" in im.getbands() or (mode == "P" and "transparency" in im.info)
         if has_alpha:
-            notes.append(f"dropped the alpha channel of a {mode} image")
+            notes.append(f"dropped the alpha channel of a {mode} image: transparent pixels "
+                         f"keep the colour stored under them")
             im = im.convert("RGBA")
         elif mode != "RGB":
             notes.append(f"converted {mode} image to RGB")

@@ -174,7 +174,7 @@ class PyramidTrainer:
             print(message, flush=True)
 
     def _prepare_image(self, image):
-        array, notes = load_image(image)
+        array, notes = load_image(image, max_side=self.config.max_size)
         for note in notes:
             self._log(f"note: {note}")
         h, w = array.shape[:2]

@@ -86,3 +86,45 @@ def test_contact_sheet_places_every_image():
     assert sheet.shape[1] == 3 * 12 + 4 * 4
     for value in (0, 100, 200):
         assert (sheet == value).all(axis=-1).sum() >= 10 * 12 - 20  # labels may overlap a little
+
+
+def test_a_large_photo_is_shrunk_while_it_is_read(tmp_path):
+    path = tmp_path / "big.png"
+    Image.fromarray(make_image(2000, 3000)).save(path)
+    array, notes = load_image(path, max_side=250)
+    assert array.shape == (334, 500, 3)  # 1/6: no less than twice max_side
+    assert any("at 1/6 size" in note for note in notes)
+    assert load_image(path)[0].shape == (2000, 3000, 3)  # no max_side: as stored
+
+
+def test_a_100_megapixel_photo_fits_in_well_under_a_gigabyte(tmp_path):
+    """Read in a fresh process: its peak RSS rises by less than 600 MiB (as floats at
+    full size the photo alone would take 2.4 GB)."""
+    import subprocess
+    import sys
+    path = tmp_path / "huge.png"
+    Image.new("RGB", (10_000, 10_000), (90, 140, 200)).save(path)
+    script = (
+        "import resource, sys\n"
+        "from singan_tf.images import load_image\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "array, _ = load_image(sys.argv[1], max_side=250)\n"
+        "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+        "print(array.shape, grown // 1024)\n")
+    output = subprocess.run([sys.executable, "-W", "ignore", "-c", script, str(path)],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert output[:3] == ["(500,", "500,", "3)"]
+    assert int(output[3]) < 600, f"peak RSS grew by {output[3]} MiB"
+
+
+def test_decompression_bombs_and_animations(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.fromarray(make_image(100, 100)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 100x100 is then a "bomb"
+    with pytest.raises(ImageError, match="refusing .*decompression bomb"):
+        load_image(path)
+    monkeypatch.undo()
+    frames = [Image.fromarray(make_image(30, 30, seed=s)) for s in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    _, notes = load_image(tmp_path / "a.gif")
+    assert any("has 3 frames; using the first" in note for note in notes)
