@@ -33,13 +33,17 @@ POSITIVE = FinitePositive()
 
 
 def user_errors(command):
-    """Report SinGANError as one line and exit 1, never a traceback."""
+    """Report SinGANError, and the OS refusing a file operation (a missing or read-only
+    directory, a full disk), as one line and exit 1, never a traceback."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except SinGANError as err:
             raise click.ClickException(str(err)) from None
+        except OSError as err:
+            where = f": {err.filename}" if err.filename else ""
+            raise click.ClickException(f"{err.strerror or err}{where}") from None
     return wrapper
 
 

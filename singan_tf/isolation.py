@@ -58,6 +58,7 @@ def _train_one_scale(options, sender, parent_pid):
     try:
         trainer = PyramidTrainer(**options)
         trainer.announce = False
+        trainer.owns_lock = False
         trainer.fit(resume=True, max_new_scales=1)
         sender.send(("ok", None))
     except SinGANError as error:

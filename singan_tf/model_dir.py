@@ -9,12 +9,15 @@
       scales/NN/z_opt.npy          the fixed reconstruction noise
       previews/scale_NN.png        real | reconstruction | 4 samples, after each scale
       logs/scale_NN/               TensorBoard
+      .singan.lock                 held (flock) by the fit writing the directory
 
 A scale directory appears by rename only when all its files are written, and the manifest
 lists a scale only after that, so an interrupted fit never leaves a half-written scale.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -33,6 +36,7 @@ FORMAT = "singan-tf-model"
 FORMAT_VERSION = 1
 MANIFEST = "singan.json"
 REALS = "reals.npz"
+LOCK = ".singan.lock"
 
 
 @dataclass
@@ -103,6 +107,38 @@ def remove_model(model_dir) -> None:
         shutil.rmtree(model_dir / name, ignore_errors=True)
     for name in OWNED_FILES:
         (model_dir / name).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def writer_lock(model_dir):
+    """Hold the model directory's lock while a fit writes it, so a second fit, resume or
+    overwrite of the same directory fails at once instead of training beside it. An OS
+    lock (flock): a killed fit leaves no stale lock behind."""
+    model_dir = Path(model_dir)
+    if model_dir.exists() and not model_dir.is_dir():
+        raise ModelDirError(f"{model_dir} exists and is not a directory")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(model_dir / LOCK, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ModelDirError(f"{model_dir} is being written by another fit ({holder}); "
+                            "wait for it to finish or stop it first") from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    try:
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def is_empty(model_dir) -> bool:
+    """No files but (perhaps) the lock."""
+    return all(child.name == LOCK for child in Path(model_dir).iterdir())
 
 
 def remove_partial_scales(model_dir) -> None:

@@ -124,6 +124,7 @@ class PyramidTrainer:
                             sr_factor=sr_factor)
         self.process_per_scale = process_per_scale
         self.announce = True  # header and resume lines; off in later per-scale processes
+        self.owns_lock = True  # off in per-scale processes: their parent holds the lock
         self.model_dir = Path(model_dir)
         if task not in ("generation", "sr"):
             raise SinGANError(f"unknown task {task!r}; choose generation or sr")
@@ -152,10 +153,23 @@ class PyramidTrainer:
         """
         if resume and overwrite:
             raise SinGANError("choose either resume or overwrite, not both")
+        if not self.owns_lock:  # a per-scale child: its parent holds the lock
+            return self._fit_locked(image, resume, overwrite, max_new_scales)
+        checked = None if resume else self._checked_image(image)  # before touching the output
+        created = not self.model_dir.exists()
+        try:
+            with fmt.writer_lock(self.model_dir):
+                return self._fit_locked(image, resume, overwrite, max_new_scales, checked)
+        except BaseException:
+            if created and self.model_dir.is_dir() and fmt.is_empty(self.model_dir):
+                shutil.rmtree(self.model_dir)  # nothing but the lock: leave no trace
+            raise
+
+    def _fit_locked(self, image, resume, overwrite, max_new_scales, checked=None):
         if resume:
             manifest, reals = self._resume_state(image)
         else:
-            manifest, reals = self._start(image, overwrite)
+            manifest, reals = self._start(image, overwrite, checked)
         if self.process_per_scale:
             return self._train_in_processes(manifest)
         return self._train(manifest, reals, max_new_scales)
@@ -185,10 +199,13 @@ class PyramidTrainer:
                       f"(max_size={self.config.max_size})")
         return array, spec
 
-    def _start(self, image, overwrite):
+    def _checked_image(self, image):
         if image is None:
             raise SinGANError("fit needs an image")
-        array, spec = self._prepare_image(image)  # validate input before touching the output
+        return self._prepare_image(image)
+
+    def _start(self, image, overwrite, checked=None):
+        array, spec = checked or self._checked_image(image)
         self._claim_output_dir(overwrite)
         reals = [r[0].numpy() for r in real_pyramid(tf.constant(array), spec)]
         manifest = fmt.new_manifest(self.config, self.preset, self.seed, str(image),
@@ -203,7 +220,7 @@ class PyramidTrainer:
         directory = self.model_dir
         if directory.exists() and not directory.is_dir():
             raise ModelDirError(f"{directory} exists and is not a directory")
-        if not directory.exists() or not any(directory.iterdir()):
+        if not directory.exists() or fmt.is_empty(directory):
             return
         if not overwrite:
             raise ModelDirError(f"{directory} is not empty; use --resume to continue its fit "

@@ -92,6 +92,10 @@ def test_fit_refuses_a_non_empty_directory(tmp_path):
         assert_user_error(run("fit", "-o", tmp_path / "m", "--resume", *option),
                           "saved settings")
     assert (tmp_path / "m" / "keep.txt").exists()
+    (tmp_path / "file").write_text("x")
+    assert_user_error(run("fit", image, "-o", tmp_path / "file" / "m", *TINY_ARGS),
+                      "Not a directory")  # the OS's refusal, in one line
+    assert (tmp_path / "file").read_text() == "x"
 
 
 def test_sample_errors(tmp_path, fitted_model_dir):

@@ -143,6 +143,18 @@ def test_overwrite_deletes_only_what_the_model_owns(model_copy, tiny_image):
     assert after["config"]["iters_per_scale"] == 10 != before["config"]["iters_per_scale"]
 
 
+def test_a_second_writer_fails_at_once(model_copy, tiny_image):
+    """While one fit holds the directory, a resume or overwrite of it is refused."""
+    from singan_tf import model_dir as fmt
+    with fmt.writer_lock(model_copy):
+        for kwargs in ({"resume": True}, {"image": tiny_image, "overwrite": True}):
+            with pytest.raises(ModelDirError, match=r"being written by another fit \(pid \d+\)"):
+                PyramidTrainer(model_copy, TINY, verbose=0, tensorboard=False).fit(**kwargs)
+    assert json.loads((model_copy / MANIFEST).read_text())["scales"]  # untouched
+    # Released: the next writer gets in (a finished model resumes to "already trained").
+    PyramidTrainer(model_copy, TINY, verbose=0, tensorboard=False).fit(resume=True)
+
+
 def test_bad_image_leaves_nothing_behind(tmp_path):
     small = write_image(tmp_path / "small.png", 16, 16)
     with pytest.raises(singan_tf.ImageError, match="smaller than min_size"):
