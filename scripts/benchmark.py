@@ -156,15 +156,6 @@ def run_tracking_memory(command, interval=0.2):
     return time.perf_counter() - start, peak
 
 
-def parse_overrides(items):
-    """["crop_size=64", "lr_g=1e-4"] -> {"crop_size": 64, "lr_g": 0.0001}."""
-    overrides = {}
-    for item in items:
-        name, _, value = item.partition("=")
-        overrides[name] = json.loads(value)
-    return overrides
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", type=Path)
@@ -180,7 +171,7 @@ def main():
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    cfg = singan_tf.preset(args.preset).replace(**parse_overrides(args.set))
+    cfg = singan_tf.preset(args.preset).replace(**singan_tf.config.parse_overrides(args.set))
     if args.xla is not None:
         cfg = cfg.replace(jit_compile=args.xla)
     array, _ = load_image(args.image)
@@ -225,8 +216,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             command = [sys.executable, "-m", "singan_tf", "fit", str(args.image), "-o",
                        f"{tmp}/model", "--preset", args.preset, "--no-tensorboard",
-                       *[f"--{option.replace('_', '-')}={value}"
-                         for option, value in parse_overrides(args.set).items()]]
+                       *[f"--set={item}" for item in args.set]]
             if args.xla is not None:
                 command.append("--xla" if args.xla else "--no-xla")
             seconds, peak_tree = run_tracking_memory(command)

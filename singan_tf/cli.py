@@ -71,6 +71,9 @@ def main():
               help="Train larger scales on random windows of this size (0: whole image).")
 @click.option("--random-path-bank", type=click.IntRange(min=0),
               help="Random-path inputs computed once per scale (0: fresh every iteration).")
+@click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",
+              help="Any other config option (singan_tf/config.py), e.g. --set "
+                   "max_channels=64; repeatable.")
 @click.option("--process-per-scale/--single-process", default=True, show_default=True,
               help="Train each scale in a fresh process: memory stays that of one scale "
                    "(TensorFlow keeps ~150 MiB per trained scale for a process's lifetime).")
@@ -83,8 +86,8 @@ def main():
               show_default=True, help="Upscaling factor the sr task trains for.")
 @user_errors
 def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_size,
-        random_path_bank, process_per_scale, resume, overwrite, no_tensorboard, task,
-        sr_factor):
+        random_path_bank, settings, process_per_scale, resume, overwrite, no_tensorboard,
+        task, sr_factor):
     """Train on IMAGE (default: a photo that ships with scikit-image) into MODEL_DIR."""
     from .images import default_image_path
     from .trainer import PyramidTrainer
@@ -97,6 +100,7 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
                                    ("crop_size", crop_size),
                                    ("random_path_bank", random_path_bank))
                  if v is not None}
+    overrides.update(configs.parse_overrides(settings))
     if iters is not None:
         overrides["coarse_iters_per_scale"] = 0  # --iters means every scale
     context = click.get_current_context()
@@ -105,7 +109,7 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
     if resume and (overrides or given):
         raise SinGANError("--resume continues with the model's saved settings; drop "
                           "--preset/--seed/--task/--sr-factor/--max-size/--min-size/--iters/"
-                          "--xla/--crop-size/--random-path-bank")
+                          "--xla/--crop-size/--random-path-bank/--set")
     cfg = configs.preset(preset).replace(**overrides)
     trainer = PyramidTrainer(model_dir, cfg, preset=preset, seed=seed,
                              tensorboard=not no_tensorboard, task=task,

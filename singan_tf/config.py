@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 
@@ -145,6 +146,22 @@ class SinGANConfig:
     def from_dict(cls, values: dict) -> "SinGANConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def parse_overrides(items) -> dict:
+    """["crop_size=64", "lr_g=1e-4"] -> {"crop_size": 64, "lr_g": 0.0001} (values as JSON);
+    `SinGANConfig.replace` then refuses unknown names and the config checks the values."""
+    overrides = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        try:
+            overrides[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            equals = ""
+        if not equals or not name.strip():
+            raise SinGANError(f"config override {item!r} is not OPTION=VALUE "
+                              "(e.g. max_channels=64)")
+    return overrides
 
 
 def sr_steps(factor: float) -> int:

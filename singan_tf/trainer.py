@@ -210,7 +210,7 @@ class PyramidTrainer:
         reals = [r[0].numpy() for r in real_pyramid(tf.constant(array), spec)]
         manifest = fmt.new_manifest(self.config, self.preset, self.seed, str(image),
                                     array.shape[:2], spec.sizes, spec.factor, task=self.task,
-                                    sr_factor=self.sr_factor)
+                                    sr_factor=self.sr_factor, tensorboard=self.tensorboard)
         self.model_dir.mkdir(parents=True, exist_ok=True)
         fmt.save_reals(self.model_dir, reals)
         fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
@@ -233,6 +233,8 @@ class PyramidTrainer:
         self.config = SinGANConfig.from_dict(manifest["config"])
         self.preset, self.seed = manifest["preset"], manifest["seed"]
         self.task, self.sr_factor = manifest["task"], manifest.get("sr_factor")
+        # A fit started without TensorBoard logs resumes without them too.
+        self.tensorboard = self.tensorboard and manifest.get("tensorboard", True)
         if image is not None:
             array, spec = self._prepare_image(image)
             finest = real_pyramid(tf.constant(array), spec)[-1][0].numpy()

@@ -33,7 +33,8 @@ def assert_user_error(result, message, code=1):
 def test_fit_sample_info_end_to_end(tmp_path):
     image = write_image(tmp_path / "in.png", 60, 72, mode="RGBA")  # like colusseum.png
     model = tmp_path / "model"
-    result = run("fit", image, "-o", model, *TINY_ARGS, "--seed", 3)
+    result = run("fit", image, "-o", model, *TINY_ARGS, "--seed", 3, "--set", "max_channels=16",
+                 "--set", "base_channels=16")
     assert result.exit_code == 0, result.output
     assert "dropped the alpha channel" in result.output
     assert "shrunk to 34x40" in result.output
@@ -44,7 +45,9 @@ def test_fit_sample_info_end_to_end(tmp_path):
     scales = json.loads(run("info", model, "--json").output)["scales"]
     for scale in scales:  # each scale's reconstruction error, as measured after training
         assert f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}" in info.output
-    assert json.loads(run("info", model, "--json").output)["num_scales"] == 3
+    manifest = json.loads(run("info", model, "--json").output)
+    assert manifest["num_scales"] == 3 and manifest["config"]["max_channels"] == 16
+    assert [scale["channels"] for scale in manifest["scales"]] == [16, 16, 16]
 
     out = tmp_path / "samples"
     result = run("sample", model, "-o", out, "-n", 3, "--seed", 7, "--scale-w", 1.5)
@@ -69,6 +72,15 @@ def test_fit_rejects_bad_images_and_writes_nothing(tmp_path, make, message):
     model = tmp_path / "model"
     assert_user_error(run("fit", image, "-o", model, *TINY_ARGS), message)
     assert not model.exists()
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("max_channels", "not OPTION=VALUE"), ("max_chanels=64", "unknown option(s) ['max_chanels']"),
+    ("max_channels=0", "max_channels must be a positive integer")])
+def test_fit_refuses_bad_config_settings(tmp_path, setting, message):
+    image = write_image(tmp_path / "in.png")
+    assert_user_error(run("fit", image, "-o", tmp_path / "m", "--set", setting), message)
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("option,value", [("--max-size", 0), ("--min-size", -3), ("--iters", 0),
@@ -129,10 +141,12 @@ def _cli(*args):
 @pytest.mark.slow
 def test_killed_fit_keeps_finished_scales_and_resumes(tmp_path):
     """A real `singan-tf fit` (one process per scale) killed with SIGKILL mid-scale, then
-    --resume: the killed parent takes its child along, and resuming finishes the model."""
+    --resume: the killed parent takes its child along (and its lock: flock), and resuming
+    finishes the model with the fit's own options."""
     image = write_image(tmp_path / "in.png", 40, 48)
     model = tmp_path / "model"
-    args = ["fit", image, "-o", model, "--max-size", "40", "--min-size", "24", "--iters", "30"]
+    args = ["fit", image, "-o", model, "--max-size", "40", "--min-size", "24", "--iters", "30",
+            "--no-tensorboard"]
     process = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     manifest = model / "singan.json"
     deadline = time.time() + 240
@@ -161,6 +175,7 @@ def test_killed_fit_keeps_finished_scales_and_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming at scale {done}" in resumed.stdout
     assert not [p for p in (model / "scales").iterdir() if p.name.startswith(".")]
+    assert not (model / "logs").exists()  # the resume keeps the fit's --no-tensorboard
     sample = subprocess.run(_cli("sample", model, "-o", tmp_path / "s", "-n", 2),
                             capture_output=True, text=True)
     assert sample.returncode == 0, sample.stderr
