@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -30,7 +31,7 @@ import numpy as np
 
 from . import models  # noqa: F401  (registers the Keras classes for loading)
 from .config import SinGANConfig
-from .errors import ModelDirError
+from .errors import ModelDirError, SinGANError
 
 FORMAT = "singan-tf-model"
 FORMAT_VERSION = 1
@@ -170,7 +171,49 @@ def read_manifest(model_dir) -> dict:
     missing = [k for k in ("config", "sizes", "scales", "num_scales") if k not in manifest]
     if missing:
         raise ModelDirError(f"{path} is corrupt: missing {', '.join(missing)}")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ModelDirError(f"{path} is corrupt: {problem}")
     return manifest
+
+
+def _is_int(value, low=None) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and \
+        (low is None or value >= low)
+
+
+def _manifest_problem(manifest: dict) -> str | None:
+    """What is wrong with a parsed manifest's types and ranges, or None."""
+    count = manifest["num_scales"]
+    if not _is_int(count, 1):
+        return f"num_scales must be a positive integer, got {count!r}"
+    sizes = manifest["sizes"]
+    if not (isinstance(sizes, list) and len(sizes) == count and all(
+            isinstance(s, list) and len(s) == 2 and all(_is_int(v, 1) for v in s)
+            for s in sizes)):
+        return f"sizes must be {count} [height, width] pairs of positive integers"
+    scales = manifest["scales"]
+    if not isinstance(scales, list) or len(scales) > count:
+        return f"scales must be a list of at most {count} entries"
+    for n, scale in enumerate(scales):
+        amp = scale.get("noise_amp") if isinstance(scale, dict) else None
+        if not (isinstance(amp, (int, float)) and math.isfinite(amp) and amp >= 0):
+            return f"scale {n} has no valid noise_amp"
+    if not _is_int(manifest.get("seed", 0), 0):
+        return f"seed must be a non-negative integer, got {manifest.get('seed')!r}"
+    task = manifest.get("task", "generation")
+    if task not in ("generation", "sr"):
+        return f"unknown task {task!r}"
+    factor = manifest.get("sr_factor")
+    if task == "sr" and not (isinstance(factor, (int, float)) and factor > 1):
+        return f"an sr model needs an sr_factor > 1, got {factor!r}"
+    if not isinstance(manifest["config"], dict):
+        return "config must be an object"
+    try:
+        SinGANConfig.from_dict(manifest["config"])
+    except (SinGANError, TypeError) as err:
+        return f"bad config: {err}"
+    return None
 
 
 def load_reals(model_dir, num_scales: int) -> list[np.ndarray]:

@@ -89,6 +89,11 @@ def test_missing_model_directories(tmp_path):
         singan_tf.load(tmp_path / "empty")
 
 
+def _edit_manifest(model_dir, **changes):
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    (model_dir / MANIFEST).write_text(json.dumps({**manifest, **changes}))
+
+
 @pytest.mark.parametrize("damage,message", [
     (lambda d: (scale_dir(d, 1) / "generator.keras").write_bytes(b"garbage"), "scale 1 .* corrupt"),
     (lambda d: (scale_dir(d, 2) / "z_opt.npy").unlink(), "missing .*02/z_opt.npy"),
@@ -97,6 +102,10 @@ def test_missing_model_directories(tmp_path):
     (lambda d: (d / MANIFEST).write_text("{not json"), "singan.json is corrupt"),
     (lambda d: (d / MANIFEST).write_text('{"format": "singan-tf-model", "format_version": 1}'),
      "missing config, sizes, scales, num_scales"),
+    (lambda d: _edit_manifest(d, num_scales="3"), "num_scales must be a positive integer"),
+    (lambda d: _edit_manifest(d, sizes=[[24, 28], [30, "x"]]), "sizes must be 3 .* pairs"),
+    (lambda d: _edit_manifest(d, scales=[{"noise_amp": "loud"}]), "scale 0 has no valid noise"),
+    (lambda d: _edit_manifest(d, config={"max_size": -5}), "bad config: .*max_size"),
 ])
 def test_corrupt_model_directories_name_the_problem(model_copy, damage, message):
     damage(model_copy)
