@@ -469,7 +469,7 @@ def evaluate(real_path, source, num, seed, inception_weights, json_path):
 @user_errors
 def info(model_dir, as_json):
     """Describe a model directory: scales, sizes, widths, noise amplitudes, training time."""
-    from .model_dir import read_manifest
+    from .model_dir import damaged_files, read_manifest
     from .progress import format_seconds
 
     manifest = read_manifest(model_dir)
@@ -477,7 +477,10 @@ def info(model_dir, as_json):
         click.echo(json.dumps(manifest, indent=2))
         return
     done, total = len(manifest["scales"]), manifest["num_scales"]
+    problems = damaged_files(model_dir, manifest)
     state = "complete" if done == total else f"INCOMPLETE ({done} of {total} scales)"
+    if problems:
+        state = f"DAMAGED: {len(problems)} file problem(s), listed below"
     click.echo(f"model:      {model_dir} ({state})")
     click.echo(f"task:       {manifest['task']}")
     click.echo(f"preset:     {manifest['preset']} (seed {manifest['seed']})")
@@ -499,6 +502,8 @@ def info(model_dir, as_json):
                        f"{'-':>8}  -")
     for n, attempts in sorted(manifest.get("failed_attempts", {}).items()):
         click.echo(f"scale {n} is retraining after {len(attempts)} diverged attempt(s)")
+    if problems:
+        raise SinGANError("model is damaged:\n  " + "\n  ".join(problems))
 
 
 def _reconstruction_summary(scale: dict) -> str:

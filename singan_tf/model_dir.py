@@ -241,3 +241,19 @@ def load_scale(model_dir, scale: int) -> ScaleFiles:
         raise ModelDirError(f"scale {scale} in {model_dir} is corrupt: {err}") from None
     generator.trainable = False
     return ScaleFiles(generator, discriminator, z_opt)
+
+
+def damaged_files(model_dir, manifest: dict) -> list[str]:
+    """What loading the model would fail on: reals.npz and every finished scale's files,
+    read back (a truncated weights file is found here, not at the user's next sample)."""
+    problems = []
+    try:
+        load_reals(model_dir, manifest["num_scales"])
+    except ModelDirError as err:
+        problems.append(str(err))
+    for n in range(len(manifest["scales"])):
+        try:
+            load_scale(model_dir, n)
+        except ModelDirError as err:
+            problems.append(str(err))
+    return problems

@@ -132,6 +132,15 @@ def test_info_on_a_corrupt_model(tmp_path):
     assert_user_error(run("info", tmp_path / "m"), "corrupt")
 
 
+def test_info_reads_back_every_file_it_lists(model_copy):
+    weights = model_copy / "scales" / "01" / "generator.keras"
+    weights.write_bytes(weights.read_bytes()[:500])  # truncated
+    result = run("info", model_copy)
+    assert result.exit_code == 1 and "DAMAGED: 1 file problem(s)" in result.output
+    assert "scale 1 in" in result.output and "is corrupt" in result.output
+    assert "Traceback" not in result.output
+
+
 def _cli(*args):
     exe = Path(sys.executable).with_name("singan-tf")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "singan_tf.cli"]
