@@ -12,6 +12,7 @@ import numpy as np
 
 from . import config as configs
 from .errors import SinGANError
+from .limits import CLI_MAX_PIXELS, MAX_ANIMATION_FRAMES
 
 SAMPLE_BATCH = 16  # images generated per call; bounds memory for large -n
 SEED_RANGE = click.IntRange(0, 2 ** 62)  # seeds are int64 (sample adds its batch index)
@@ -30,6 +31,10 @@ class FinitePositive(click.ParamType):
 
 
 POSITIVE = FinitePositive()
+MAX_PIXELS = click.option("--max-pixels", type=click.IntRange(min=1), default=CLI_MAX_PIXELS,
+                          show_default=True,
+                          help="Refuse outputs larger than this many pixels (per generated "
+                               "batch): memory is about 440 bytes per pixel at 32 channels.")
 
 
 def user_errors(command):
@@ -135,24 +140,30 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
 @click.option("--start-scale", type=click.IntRange(min=0), default=0, show_default=True,
               help="Keep the training image's layout below this scale.")
 @click.option("--seed", type=SEED_RANGE, help="Same seed, same images.")
+@MAX_PIXELS
 @user_errors
-def sample(model_dir, out_dir, num, scale_h, scale_w, start_scale, seed):
+def sample(model_dir, out_dir, num, scale_h, scale_w, start_scale, seed, max_pixels):
     """Write NUM random samples of a trained model as PNG files."""
     import secrets
 
     from .images import save_png
+    from .limits import check_pixels
     from .singan import load
 
     model = load(model_dir)
     model.check_sample_args(num, scale_h, scale_w, start_scale)
+    height, width = (round(length * factor)
+                     for length, factor in zip(model.sizes[-1], (scale_h, scale_w)))
+    check_pixels(height * width, max_pixels, f"a {height}x{width} sample")
+    batch_size = min(SAMPLE_BATCH, max_pixels // (height * width))
     if out_dir.exists() and not out_dir.is_dir():
         raise SinGANError(f"{out_dir} exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = secrets.randbits(62) if seed is None else seed
     written = 0
     with click.progressbar(length=num, label="sampling", file=sys.stderr) as bar:
-        for batch, first in enumerate(range(0, num, SAMPLE_BATCH)):
-            count = min(SAMPLE_BATCH, num - first)
+        for batch, first in enumerate(range(0, num, batch_size)):
+            count = min(batch_size, num - first)
             images = model.sample(count, scale_h, scale_w, start_scale, seed=seed + batch)
             for i, image in enumerate(images):
                 save_png(out_dir / f"sample_{first + i:04d}.png", image)
@@ -267,10 +278,12 @@ def harmonize(model_dir, naive, mask, output, start_scale, seed):
                    "reference's output, with its colour casts).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
 @SEED
+@MAX_PIXELS
 @user_errors
-def super_resolve(model_dir, factor, input_path, back_projection, output, seed):
+def super_resolve(model_dir, factor, input_path, back_projection, output, seed, max_pixels):
     """Upscale with the finest generator, about 2**(1/3) per step."""
     from .images import load_image, save_png
+    from .limits import check_pixels
     from .singan import load
     from .tasks import super_resolve as run_super_resolve
     from .tasks.super_resolution import check_super_resolution
@@ -282,6 +295,9 @@ def super_resolve(model_dir, factor, input_path, back_projection, output, seed):
     if input_path is not None:
         image, notes = load_image(input_path)
         _show_notes(notes)
+    height, width = (round(length * factor) for length in
+                     (image.shape[:2] if image is not None else model.sizes[-1]))
+    check_pixels(height * width, max_pixels, f"a {height}x{width} result")
     result = run_super_resolve(model, factor, image, seed, back_projection)
     save_png(output, result)
     click.echo(f"wrote {output} ({result.shape[0]}x{result.shape[1]})")
@@ -297,30 +313,37 @@ def super_resolve(model_dir, factor, input_path, back_projection, output, seed):
               help="Pull towards the reconstruction noise.")
 @click.option("--beta", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Momentum of the walk.")
-@click.option("--frames", type=click.IntRange(min=2), default=100, show_default=True)
+@click.option("--frames", type=click.IntRange(2, MAX_ANIMATION_FRAMES), default=100,
+              show_default=True)
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True)
 @SEED
 @user_errors
 def animate(model_dir, output, start_scale, alpha, beta, frames, fps, seed):
     """A looping animation from a random walk in noise space."""
+    from .atomic import atomic_file
     from .singan import load
-    from .tasks import animate as run_animate
-    from .tasks import save_gif
+    from .tasks import animation_frames, save_gif
 
     output = _output_file(output, [".gif", ".mp4"])
     model = load(model_dir)
     start_scale = min(start_scale, model.num_scales - 1)
-    video = run_animate(model, start_scale, alpha, beta, frames, seed)
+    video = animation_frames(model, start_scale, alpha, beta, frames, seed)  # checks first
     if output.suffix.lower() == ".mp4":
         try:
             import imageio.v2 as imageio
-            imageio.mimwrite(output, list(video), fps=fps)
         except ImportError:
             raise SinGANError("MP4 needs imageio-ffmpeg: pip install imageio imageio-ffmpeg; "
                               "or write a .gif") from None
+        with atomic_file(output, suffix=".mp4") as tmp:
+            try:
+                imageio.mimwrite(tmp, video, fps=fps)
+            except (RuntimeError, ValueError, OSError) as err:
+                raise SinGANError(f"cannot write MP4 (is imageio-ffmpeg installed?): {err}") \
+                    from None
     else:
         save_gif(video, output, fps)
-    click.echo(f"wrote {output} ({frames} frames, {video.shape[1]}x{video.shape[2]})")
+    height, width = model.sizes[-1]
+    click.echo(f"wrote {output} ({frames} frames, {height}x{width})")
 
 
 @main.command()
@@ -355,7 +378,7 @@ def export(model_dir, base_path, name, version, max_pixels):
                    "in front.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse requests for more output pixels x samples than this "
-                   "(RESOURCE_EXHAUSTED / 413).  [default: 67108864]")
+                   "(RESOURCE_EXHAUSTED / 413).  [default: 2097152]")
 @click.option("--max-request-bytes", type=click.IntRange(min=1024), default=None,
               help="Largest request body or gRPC message accepted (RESOURCE_EXHAUSTED / "
                    "413).  [default: 32 MiB]")

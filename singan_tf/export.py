@@ -10,9 +10,6 @@ INVALID_ARGUMENT in TF Serving itself, and output size is capped by `max_pixels`
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +17,15 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from .atomic import atomic_directory, write_text
 from .errors import SinGANError
+from .limits import SERVING_MAX_PIXELS
 from .pyramid import noise_channels, resize
 from .sampler import SAMPLE_SIGNATURE, to_uint8
 from .tasks.editing import EDIT_DILATION, HARMONIZE_DILATION, MASK_BLUR_SIGMA
 from .tasks.super_resolution import upscale
 
-DEFAULT_MAX_PIXELS = 64 * 2 ** 20   # output pixels x samples per request
+DEFAULT_MAX_PIXELS = SERVING_MAX_PIXELS  # output pixels x samples per request
 CONFIG_NAME = "models.config"
 
 IMAGE = tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")
@@ -223,14 +222,9 @@ def export(model, base_path, name: str, version: int | None = None,
     if target.exists():
         raise SinGANError(f"{target} exists; pick another --version or omit it")
     servable = SinGANServable(model, max_pixels)
-    # Written under a dot-name and renamed: a server polling BASE/NAME never sees half a model.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_base))
-    try:
+    # Renamed into place: a server polling BASE/NAME never sees half a model.
+    with atomic_directory(target) as tmp:
         tf.saved_model.save(servable, str(tmp), signatures=servable.signatures())
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     update_models_config(base_path, name)
     return target
 
@@ -255,7 +249,5 @@ def update_models_config(base_path: Path, name: str) -> Path:
         entry.name = name
         entry.base_path = f"/models/{name}"
         entry.model_platform = "tensorflow"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text_format.MessageToString(config))
-    os.replace(tmp, path)
+    write_text(path, text_format.MessageToString(config))
     return path

@@ -5,12 +5,12 @@ Arrays in the library are float32 HxWx3 in [-1, 1]; files are 8-bit RGB PNGs.
 from __future__ import annotations
 
 import importlib.resources
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_file
 from .errors import ImageError
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
@@ -133,10 +133,8 @@ def to_uint8(images) -> np.ndarray:
 
 def save_png(path, image_uint8: np.ndarray) -> None:
     """Write atomically: a reader never sees a half-written file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(image_uint8).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        Image.fromarray(image_uint8).save(tmp, format="PNG")
 
 
 def contact_sheet(images: list[np.ndarray], labels: list[str] | None = None,

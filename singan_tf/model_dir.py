@@ -22,13 +22,13 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from . import atomic
 from . import models  # noqa: F401  (registers the Keras classes for loading)
 from .config import SinGANConfig
 from .errors import ModelDirError, SinGANError
@@ -52,9 +52,7 @@ def scale_dir(model_dir, scale: int) -> Path:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def new_manifest(config: SinGANConfig, preset: str, seed: int, source: str,
@@ -67,27 +65,16 @@ def new_manifest(config: SinGANConfig, preset: str, seed: int, source: str,
 
 
 def save_reals(model_dir, reals) -> None:
-    path = Path(model_dir) / REALS
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **{f"scale_{n:02d}": np.asarray(r) for n, r in enumerate(reals)})
-    os.replace(tmp, path)
+    with atomic.atomic_file(Path(model_dir) / REALS, suffix=".npz") as tmp:
+        np.savez(tmp, **{f"scale_{n:02d}": np.asarray(r) for n, r in enumerate(reals)})
 
 
 def save_scale(model_dir, scale: int, generator, discriminator, z_opt) -> None:
     """Write one finished scale to a temporary directory, then rename it into place."""
-    final = scale_dir(model_dir, scale)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{scale:02d}-", dir=final.parent))
-    try:
+    with atomic.atomic_directory(scale_dir(model_dir, scale)) as tmp:
         generator.save(tmp / "generator.keras")
         discriminator.save(tmp / "discriminator.keras")
         np.save(tmp / "z_opt.npy", np.asarray(z_opt))
-        if final.exists():  # left by a run killed between this rename and the manifest
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # What a model directory holds that singan-tf wrote: all that `remove_model` deletes.

@@ -17,7 +17,7 @@ from singan_tf.cli import main
 from conftest import write_image
 
 TINY_ARGS = ["--max-size", "40", "--min-size", "24", "--iters", "20", "--single-process",
-             "--no-tensorboard"]
+             "--no-tensorboard", "--set", "critic_steps=1", "--set", "generator_steps=1"]
 
 
 def run(*args):
@@ -155,7 +155,7 @@ def test_killed_fit_keeps_finished_scales_and_resumes(tmp_path):
     image = write_image(tmp_path / "in.png", 40, 48)
     model = tmp_path / "model"
     args = ["fit", image, "-o", model, "--max-size", "40", "--min-size", "24", "--iters", "30",
-            "--no-tensorboard"]
+            "--no-tensorboard", "--set", "critic_steps=1", "--set", "generator_steps=1"]
     process = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     manifest = model / "singan.json"
     deadline = time.time() + 240

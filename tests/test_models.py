@@ -54,30 +54,33 @@ def test_gradient_penalty_does_not_depend_on_image_size():
         assert float(gp) == pytest.approx((0.6 - 1) ** 2, rel=1e-5)  # a per-image norm would grow
 
 
-def _scale(size=(32, 32), seed=0, steps_per_execution=5, **kwargs):
+def _scale(size=(32, 32), seed=0, steps_per_execution=5, critic_steps=1, generator_steps=1,
+           **kwargs):
+    """A small scale; one critic and one generator step per iteration unless a test needs
+    more (tracing the step dominates these tests, and grows with the steps)."""
     keras.utils.set_random_seed(seed)
     model = SinGANScale(Generator(16), Discriminator(16), size, noise_channels=1, seed=seed,
-                        **kwargs)
+                        critic_steps=critic_steps, generator_steps=generator_steps, **kwargs)
     model.compile(d_optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5),
                   jit_compile=False, steps_per_execution=steps_per_execution)
     return model
 
 
-def _dataset(real, critic_steps=3):
+def _dataset(real, critic_steps=1):
     prevs = tf.zeros((critic_steps, *real.shape[1:]))
     return tf.data.Dataset.from_tensors((real, prevs)).repeat()
 
 
 def test_training_lowers_reconstruction_loss_and_runs_callbacks():
     real = tf.constant(np.random.default_rng(1).uniform(-1, 1, (1, 32, 32, 3)), tf.float32)
-    model = _scale(steps_per_execution=25)
+    model = _scale(steps_per_execution=25, critic_steps=3, generator_steps=3)  # the full step
     model.z_opt.assign(tf.random.normal((1, 32, 32, 1)))
     before = float(tf.reduce_mean(tf.square(model.reconstruct(training=True) - real)))
     seen = []
     callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(logs))
-    history = model.fit(_dataset(real), epochs=4, steps_per_epoch=50, verbose=0,
-                        shuffle=False, callbacks=[callback])
+    history = model.fit(_dataset(real, critic_steps=3), epochs=4, steps_per_epoch=50,
+                        verbose=0, shuffle=False, callbacks=[callback])
     assert set(history.history) == {"d_loss", "g_loss", "rec_loss", "gp"}
     assert len(seen) == 4
     after = history.history["rec_loss"][-1]

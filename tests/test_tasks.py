@@ -7,7 +7,7 @@ from PIL import Image
 from singan_tf import SinGANError
 from singan_tf.cli import main
 from singan_tf.images import to_uint8
-from singan_tf.tasks import animate, edit, harmonize, paint2image, save_gif, super_resolve
+from singan_tf.tasks import animate, animation_frames, edit, harmonize, paint2image, save_gif, super_resolve
 from singan_tf.tasks.paint import main_colours, quantize
 
 
@@ -146,6 +146,8 @@ def test_super_resolution_errors(fitted_model, sr_model):
 
 def test_animation_moves_smoothly(fitted_model, tmp_path):
     frames = animate(fitted_model, start_scale=1, frames=16, seed=0)
+    streamed = animation_frames(fitted_model, start_scale=1, frames=16, seed=0)
+    np.testing.assert_array_equal(next(streamed), frames[0])  # frame by frame, the same
     assert frames.shape == (16, *fitted_model.sizes[-1], 3) and frames.dtype == np.uint8
     def distance(a, b):
         return np.abs(frames[a].astype(float) - frames[b]).mean()
@@ -181,6 +183,36 @@ def test_task_commands(fitted_model_dir, edit_files, tmp_path):
     assert result.exit_code == 1 and "start scale" in result.output
     result = run("animate", fitted_model_dir, "-o", out / "a.txt")
     assert result.exit_code == 1 and ".gif" in result.output
+
+
+def test_output_limits_and_nothing_half_written(fitted_model_dir, sr_model, tmp_path,
+                                                monkeypatch):
+    def run(*args):
+        return CliRunner().invoke(main, [str(a) for a in args])
+    out = tmp_path / "out"
+    result = run("sample", fitted_model_dir, "-o", out, "--scale-h", 1000, "--scale-w", 1000)
+    assert result.exit_code == 1 and "over the limit of 16,777,216" in result.output
+    assert "--max-pixels raises" in result.output and not out.exists()
+    # Under a lower limit, batches shrink to fit it: 3 samples of 34x40, 2 per batch.
+    result = run("sample", fitted_model_dir, "-o", out, "-n", 3, "--max-pixels", 2 * 34 * 40)
+    assert result.exit_code == 0 and len(list(out.glob("*.png"))) == 3
+    result = run("super-resolve", sr_model.path, "--factor", 200, "-o", out / "sr.png")
+    height, width = (200 * length for length in sr_model.sizes[-1])
+    assert result.exit_code == 1 and f"a {height}x{width} result" in result.output
+    assert not (out / "sr.png").exists()
+    result = run("animate", fitted_model_dir, "-o", out / "a.gif", "--frames", 10 ** 9)
+    assert result.exit_code == 2 and "--frames" in result.output
+    # A very slow GIF is clamped to GIF's longest frame, not an overflow.
+    result = run("animate", fitted_model_dir, "-o", out / "slow.gif", "--frames", 2,
+                 "--fps", 0.0001)
+    assert result.exit_code == 0 and Image.open(out / "slow.gif").info["duration"] == 655_350
+    # An MP4 writer that fails leaves no file behind.
+    import sys
+    monkeypatch.setitem(sys.modules, "imageio", None)
+    monkeypatch.setitem(sys.modules, "imageio.v2", None)
+    result = run("animate", fitted_model_dir, "-o", out / "a.mp4", "--frames", 2)
+    assert result.exit_code == 1 and "imageio-ffmpeg" in result.output
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".png")) == ["slow.gif"]
 
 
 def test_super_resolve_command_matches_the_api(sr_model, tmp_path):

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from ..atomic import atomic_file
 from ..errors import SinGANError
 from ..images import to_uint8
 from ..pyramid import resize
@@ -19,24 +20,31 @@ from ..pyramid import resize
 FRAME_BATCH = 10  # frames per generator call: bounds memory at 250 px
 
 
-def noise_walk(z_opt: np.ndarray, frames: int, alpha: float, beta: float,
-               rng: np.random.Generator) -> np.ndarray:
-    """[frames, H, W, C] noise maps drifting with momentum, pulled back towards z_opt."""
-    shape = z_opt.shape[1:]
-    z_prev1 = 0.95 * z_opt[0] + 0.05 * rng.standard_normal(shape)
-    z_prev2 = z_opt[0]
-    walk = []
-    for _ in range(frames):
-        step = beta * (z_prev1 - z_prev2) + (1 - beta) * rng.standard_normal(shape)
-        z = alpha * z_opt[0] + (1 - alpha) * (z_prev1 + step)
-        z_prev2, z_prev1 = z_prev1, z
-        walk.append(z)
-    return np.stack(walk).astype(np.float32)
+class NoiseWalk:
+    """One scale's noise drifting with momentum, pulled back towards z_opt, drawn a batch
+    of frames at a time (its state is the last two maps), so any number of frames costs
+    the memory of one batch."""
+
+    def __init__(self, z_opt: np.ndarray, alpha: float, beta: float, rng: np.random.Generator):
+        self.z_opt, self.alpha, self.beta, self.rng = z_opt[0], alpha, beta, rng
+        self.prev1 = 0.95 * self.z_opt + 0.05 * rng.standard_normal(self.z_opt.shape)
+        self.prev2 = self.z_opt
+
+    def take(self, count: int) -> np.ndarray:
+        """The next `count` noise maps [count, H, W, C]."""
+        maps = []
+        for _ in range(count):
+            step = self.beta * (self.prev1 - self.prev2) + \
+                (1 - self.beta) * self.rng.standard_normal(self.z_opt.shape)
+            z = self.alpha * self.z_opt + (1 - self.alpha) * (self.prev1 + step)
+            self.prev2, self.prev1 = self.prev1, z
+            maps.append(z)
+        return np.stack(maps).astype(np.float32)
 
 
-def animate(model, start_scale: int = 2, alpha: float = 0.1, beta: float = 0.9,
-            frames: int = 100, seed: int | None = None) -> np.ndarray:
-    """uint8 [frames, H, W, 3]."""
+def animation_frames(model, start_scale: int = 2, alpha: float = 0.1, beta: float = 0.9,
+                     frames: int = 100, seed: int | None = None):
+    """Yield the animation's uint8 frames [H, W, 3] one by one, generated in batches."""
     if not 0 <= start_scale < model.num_scales:
         raise SinGANError(f"start scale must be in 0..{model.num_scales - 1}, got {start_scale}")
     if not (0 <= alpha <= 1 and 0 <= beta <= 1):
@@ -44,9 +52,12 @@ def animate(model, start_scale: int = 2, alpha: float = 0.1, beta: float = 0.9,
     if frames < 2:
         raise SinGANError("an animation needs at least 2 frames")
     rng = np.random.default_rng(secrets.randbits(62) if seed is None else seed)
-    walks = {n: noise_walk(model.z_opts[n], frames, alpha, beta, rng)
+    walks = {n: NoiseWalk(model.z_opts[n], alpha, beta, rng)
              for n in range(start_scale, model.num_scales)}
-    out = []
+    return _frames(model, start_scale, walks, frames)
+
+
+def _frames(model, start_scale, walks, frames):
     for first in range(0, frames, FRAME_BATCH):
         count = min(FRAME_BATCH, frames - first)
         if start_scale == 0:
@@ -57,14 +68,26 @@ def animate(model, start_scale: int = 2, alpha: float = 0.1, beta: float = 0.9,
         for n in range(start_scale, model.num_scales):
             if n > start_scale:
                 x = resize(x, model.sizes[n])
-            z = walks[n][first:first + count]
+            z = walks[n].take(count)
             x = model.sampler.generators[n]([model.noise_amps[n] * z + x, x], training=False)
-        out.append(to_uint8(x.numpy()))
-    return np.concatenate(out)
+        yield from to_uint8(x.numpy())
 
 
-def save_gif(frames: np.ndarray, path, fps: float = 10) -> None:
-    """A looping GIF written with Pillow."""
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
-                   duration=max(1, round(1000 / fps)), optimize=False)
+def animate(model, start_scale: int = 2, alpha: float = 0.1, beta: float = 0.9,
+            frames: int = 100, seed: int | None = None) -> np.ndarray:
+    """All frames at once, uint8 [frames, H, W, 3] (`animation_frames` streams them)."""
+    return np.stack(list(animation_frames(model, start_scale, alpha, beta, frames, seed)))
+
+
+def frame_milliseconds(fps: float) -> int:
+    """A frame's duration as GIF stores it: 10 ms units in 16 bits (10 ms .. 655.35 s)."""
+    return max(10, min(655_350, round(1000 / fps)))
+
+
+def save_gif(frames, path, fps: float = 10) -> None:
+    """A looping GIF written with Pillow from an iterable of frames, atomically."""
+    frames = iter(frames)
+    first = Image.fromarray(next(frames))
+    with atomic_file(path, suffix=".gif") as tmp:
+        first.save(tmp, save_all=True, append_images=(Image.fromarray(f) for f in frames),
+                   loop=0, duration=frame_milliseconds(fps), optimize=False)
