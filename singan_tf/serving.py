@@ -345,10 +345,19 @@ class RestApi:
         self._thread.start()
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result()
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
+        self.loop.close()
         self.pool.shutdown()
+
+    async def _shutdown(self) -> None:
+        """Close the listener, then cancel what is left (idle keep-alive connections)."""
+        await self.runner.cleanup()
+        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
     async def _handle(self, request: web.Request) -> web.Response:
         try:
@@ -358,6 +367,9 @@ class RestApi:
             elif request.method == "GET" and action == "metadata":
                 body = self._metadata(name, version)
             elif request.method == "POST" and action == "predict":
+                if (request.content_length or 0) > self.core.max_request_bytes:
+                    raise web.HTTPRequestEntityTooLarge(self.core.max_request_bytes,
+                                                        request.content_length)
                 data = await asyncio.wait_for(request.read(), REQUEST_TIMEOUT_S)
                 body = await self.loop.run_in_executor(self.pool, self._predict, name, version,
                                                        data)

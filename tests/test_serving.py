@@ -394,6 +394,9 @@ def test_rest_malformed_http_and_oversized_bodies_are_answered(server):
     status, reply = rest(server, "/v1/models/tiny:predict",
                          {"inputs": {"seed": [0] * MAX_REQUEST_BYTES}})
     assert status == 413 and "limit" in reply["error"]
+    # A declared length over the limit is refused at once, before any body arrives.
+    reply = _raw_http(server, predict + b"Content-Length: 999999999", b"[" * 1000)
+    assert reply.split(b" ")[1] == b"413" and b"limit" in reply
     reply = _raw_http(server, predict + b"Content-Length: 9", b"not json!")
     assert reply.split(b" ")[1] == b"400" and b"not JSON" in reply
     values = {"seed": 5, "num_samples": 1, "scale_h": 1.0, "scale_w": 1.0, "start_scale": 0}
