@@ -8,8 +8,9 @@ Exports MODEL_DIR, then for each --max-pixels value starts `singan-tf serve --ma
 in a subprocess and reads its VmRSS / VmHWM (peak) from /proc: at start, after one
 request of about N output pixels (samples at the training size), and after a flood of
 hostile requests (huge declared tensors, lying tensor_content, NaN, oversized and
-non-JSON REST bodies, bad Content-Length). Every hostile request must be refused with
-its status code and the server must still answer afterwards.
+non-JSON REST bodies, bad Content-Length). "after" is read a few seconds after the
+request, once the server has handed freed memory back. Every hostile request must be
+refused with its status code and the server must still answer afterwards.
 """
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ from bench_serving import request_for, start_server  # noqa: E402
 import singan_tf  # noqa: E402
 from singan_tf.export import export  # noqa: E402
 from singan_tf.machine import describe  # noqa: E402
+
+
+SETTLE_S = 4.0
 
 
 def memory_mib(pid: int) -> tuple[float, float]:
@@ -109,6 +113,7 @@ def main():
                 start = time.perf_counter()
                 stub.Predict(request_for(num, 1), timeout=600)
                 seconds = time.perf_counter() - start
+                time.sleep(SETTLE_S)  # the server trims freed memory after a large request
                 after, peak = memory_mib(process.pid)
                 refused = 0
                 for _ in range(args.flood):
@@ -119,6 +124,7 @@ def main():
                             refused += err.code() in (grpc.StatusCode.INVALID_ARGUMENT,
                                                       grpc.StatusCode.RESOURCE_EXHAUSTED)
                     statuses = hostile_http(rest_port_of(line))
+                time.sleep(SETTLE_S)
                 after_flood, flood_peak = memory_mib(process.pid)
                 stub.Predict(request_for(1, 0), timeout=600)  # still serving
         finally:

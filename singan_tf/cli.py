@@ -144,10 +144,9 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
 @user_errors
 def sample(model_dir, out_dir, num, scale_h, scale_w, start_scale, seed, max_pixels):
     """Write NUM random samples of a trained model as PNG files."""
-    import secrets
-
     from .images import save_png
     from .limits import check_pixels
+    from .seeds import resolve_seed
     from .singan import load
 
     model = load(model_dir)
@@ -159,7 +158,7 @@ def sample(model_dir, out_dir, num, scale_h, scale_w, start_scale, seed, max_pix
     if out_dir.exists() and not out_dir.is_dir():
         raise SinGANError(f"{out_dir} exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed = secrets.randbits(62) if seed is None else seed
+    seed = resolve_seed(seed)
     written = 0
     with click.progressbar(length=num, label="sampling", file=sys.stderr) as bar:
         for batch, first in enumerate(range(0, num, batch_size)):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import tensorflow as tf
 from . import model_dir as fmt
 from .config import SinGANConfig
 from .errors import SinGANError
+from .seeds import resolve_seed
 from .sampler import PyramidSampler, reconstruct_pyramid, to_uint8
 
 
@@ -49,7 +49,7 @@ class SinGAN:
         image) and draws new noise from k up. The same seed gives the same images.
         """
         self.check_sample_args(num, scale_h, scale_w, start_scale)
-        seed = secrets.randbits(62) if seed is None else int(seed)
+        seed = resolve_seed(seed)
         out = self.sampler.sample(tf.constant(seed, tf.int64), tf.constant(num, tf.int32),
                                   tf.constant(scale_h, tf.float32),
                                   tf.constant(scale_w, tf.float32),
@@ -60,15 +60,19 @@ class SinGAN:
         """The finest reconstruction from the fixed noise: should look like the training image."""
         return to_uint8(self.sampler.reconstructions[-1]).numpy()
 
+    def check_start_scale(self, start_scale: int, lowest: int = 0, what: str = "") -> None:
+        """start_scale in lowest..N-1 (injection needs a scale below it: lowest 1)."""
+        if not lowest <= start_scale < self.num_scales:
+            raise SinGANError(f"start scale{what} must be in {lowest}..{self.num_scales - 1}, "
+                              f"got {start_scale}")
+
     def check_sample_args(self, num, scale_h, scale_w, start_scale) -> None:
         if not isinstance(num, (int, np.integer)) or num < 1:
             raise SinGANError(f"number of samples must be a positive integer, got {num!r}")
         for name, value in (("scale_h", scale_h), ("scale_w", scale_w)):
             if not (value > 0 and math.isfinite(value)):
                 raise SinGANError(f"{name} must be a finite positive number, got {value!r}")
-        if not 0 <= start_scale < self.num_scales:
-            raise SinGANError(f"start scale must be in 0..{self.num_scales - 1}, "
-                              f"got {start_scale}")
+        self.check_start_scale(start_scale)
         for h, w in self.sizes:
             if round(h * scale_h) < 1 or round(w * scale_w) < 1:
                 raise SinGANError(f"scale {scale_h}x{scale_w} shrinks a {h}x{w} scale to nothing")

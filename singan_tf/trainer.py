@@ -6,6 +6,7 @@ fit loses at most the scale in progress and `resume=True` continues from there.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 

@@ -6,7 +6,6 @@ Scales below `start_scale` keep the reconstruction, so the scene stays put and m
 """
 from __future__ import annotations
 
-import secrets
 
 import numpy as np
 import tensorflow as tf
@@ -14,6 +13,7 @@ from PIL import Image
 
 from ..atomic import atomic_file
 from ..errors import SinGANError
+from ..seeds import resolve_seed
 from ..images import to_uint8
 from ..pyramid import resize
 
@@ -45,13 +45,12 @@ class NoiseWalk:
 def animation_frames(model, start_scale: int = 2, alpha: float = 0.1, beta: float = 0.9,
                      frames: int = 100, seed: int | None = None):
     """Yield the animation's uint8 frames [H, W, 3] one by one, generated in batches."""
-    if not 0 <= start_scale < model.num_scales:
-        raise SinGANError(f"start scale must be in 0..{model.num_scales - 1}, got {start_scale}")
+    model.check_start_scale(start_scale)
     if not (0 <= alpha <= 1 and 0 <= beta <= 1):
         raise SinGANError("alpha and beta must lie in [0, 1]")
     if frames < 2:
         raise SinGANError("an animation needs at least 2 frames")
-    rng = np.random.default_rng(secrets.randbits(62) if seed is None else seed)
+    rng = np.random.default_rng(resolve_seed(seed))
     walks = {n: NoiseWalk(model.z_opts[n], alpha, beta, rng)
              for n in range(start_scale, model.num_scales)}
     return _frames(model, start_scale, walks, frames)

@@ -2,20 +2,18 @@
 editing and harmonization (reference: "Using a trained model")."""
 from __future__ import annotations
 
-import secrets
 
 import numpy as np
 import tensorflow as tf
 
-from ..errors import SinGANError
+from ..seeds import resolve_seed
 from ..images import load_image, to_uint8
 from ..pyramid import resize
 
 
 def check_injection_scale(model, start_scale: int) -> None:
-    if not 1 <= start_scale < model.num_scales:
-        raise SinGANError(f"start scale for injection must be in 1..{model.num_scales - 1} "
-                          f"(the image is blurred to the scale below it), got {start_scale}")
+    """Injection blurs the image to the scale below start_scale, so it needs one: 1..N-1."""
+    model.check_start_scale(start_scale, lowest=1, what=" for injection")
 
 
 def load_reference(model, path, notes: list, what: str = "image"):
@@ -44,7 +42,7 @@ def inject(model, image: np.ndarray, start_scale: int, seed: int | None = None,
     """
     check_injection_scale(model, start_scale)
     sampler = scales or model.sampler
-    seed = secrets.randbits(62) if seed is None else int(seed)
+    seed = resolve_seed(seed)
     coarse = resize(tf.constant(image[None], tf.float32), model.sizes[start_scale - 1])
     out = sampler.run(seed, num, model.sizes, start_scale=start_scale, first_input=coarse)
     return out.numpy()

@@ -11,13 +11,13 @@ added detail stays (RMS from bicubic 21.3 and 21.0 levels; scripts/sr_fidelity.p
 """
 from __future__ import annotations
 
-import secrets
 
 import numpy as np
 import tensorflow as tf
 
 from ..config import sr_steps
 from ..errors import SinGANError
+from ..seeds import resolve_seed
 from ..images import to_uint8
 from ..pyramid import noise_channels, resize
 
@@ -60,7 +60,7 @@ def super_resolve(model, factor: float | None = None, image: np.ndarray | None =
     back_projection=False gives the reference's output (see the module docstring)."""
     factor = check_super_resolution(model, factor)
     x = tf.constant((model.reals[-1] if image is None else image)[None], tf.float32)
-    seed = secrets.randbits(62) if seed is None else int(seed)
+    seed = resolve_seed(seed)
     out = upscale(model.sampler.generators[-1], model.noise_amps[-1], x, factor, seed,
                   noise_channels(model.num_scales - 1), back_projection)
     return to_uint8(out[0].numpy())
