@@ -9,7 +9,7 @@ in a subprocess and reads its VmRSS / VmHWM (peak) from /proc: at start, after o
 request of about N output pixels (samples at the training size), and after a flood of
 hostile requests (huge declared tensors, lying tensor_content, NaN, oversized and
 non-JSON REST bodies, bad Content-Length). "after" is read a few seconds after the
-request, once the server has handed freed memory back. Every hostile request must be
+request. Every hostile request must be
 refused with its status code and the server must still answer afterwards.
 """
 from __future__ import annotations
@@ -113,7 +113,7 @@ def main():
                 start = time.perf_counter()
                 stub.Predict(request_for(num, 1), timeout=600)
                 seconds = time.perf_counter() - start
-                time.sleep(SETTLE_S)  # the server trims freed memory after a large request
+                time.sleep(SETTLE_S)  # what the server keeps once the request is done
                 after, peak = memory_mib(process.pid)
                 refused = 0
                 for _ in range(args.flood):

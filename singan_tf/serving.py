@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ctypes
 import io
 import json
 import logging
@@ -42,21 +41,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 2 ** 20  # a 4K PNG, or a raw 1920x1080 image as int_val
 REQUEST_TIMEOUT_S = 60.0                  # to receive a REST body: a stalled client is cut off
-
-TRIM_AFTER_PIXELS = 2 ** 18  # a request this large leaves freed heap worth giving back
-TRIM_DELAY_S = 2.0
-try:
-    _LIBC = ctypes.CDLL("libc.so.6")
-except OSError:  # not glibc: nothing to trim
-    _LIBC = None
-
-
-def _release_freed_memory() -> None:
-    """glibc keeps the heap a large request freed; malloc_trim hands it back to the OS, so
-    the server's memory returns near its baseline (measured: scripts/bench_serving_limits.py)."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
 
 HTTP_STATUS = {grpc.StatusCode.NOT_FOUND: HTTPStatus.NOT_FOUND,
                grpc.StatusCode.INVALID_ARGUMENT: HTTPStatus.BAD_REQUEST,
@@ -185,15 +169,12 @@ class PredictionCore:
         # No input holds more values than the request could carry bytes.
         inputs = {key: decode(raw_inputs[key], spec, key, self.max_request_bytes)
                   for key, spec in specs.items()}
-        pixels = self._check_size(servable, signature_name, inputs)
+        self._check_size(servable, signature_name, inputs)
         try:
             outputs = function(**{key: tf.constant(value, dtype=specs[key].dtype)
                                   for key, value in inputs.items()})
         except tf.errors.InvalidArgumentError as err:
             raise invalid(_graph_error(err.message)) from None
-        finally:
-            if pixels > TRIM_AFTER_PIXELS:  # once the response has gone out
-                threading.Timer(TRIM_DELAY_S, _release_freed_memory).start()
         return servable.version, signature_name, {k: v.numpy() for k, v in outputs.items()}
 
     def _check_size(self, servable, signature_name, inputs) -> int:
