@@ -372,9 +372,16 @@ def export(model_dir, base_path, name, version, max_pixels):
 @click.option("--rest-api-port", type=click.IntRange(0, 65535), default=8501,
               show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to listen on. 0.0.0.0 exposes the server to the network; "
-                   "it has no TLS or authentication yet, so put a proxy that has them "
-                   "in front.")
+              help="Interface to listen on. 0.0.0.0 exposes the server to the network: "
+                   "give it --tls-cert/--tls-key and --auth-token-file, or put a proxy "
+                   "that provides them in front.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM certificate: serve gRPC and REST over TLS (with --tls-key).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM private key of --tls-cert.")
+@click.option("--auth-token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File holding a token every request must send as "
+                   "'authorization: Bearer TOKEN' (REST 401 / gRPC UNAUTHENTICATED).")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse requests for more output pixels x samples than this "
                    "(RESOURCE_EXHAUSTED / 413).  [default: 2097152]")
@@ -382,16 +389,21 @@ def export(model_dir, base_path, name, version, max_pixels):
               help="Largest request body or gRPC message accepted (RESOURCE_EXHAUSTED / "
                    "413).  [default: 32 MiB]")
 @user_errors
-def serve(model_config_file, port, rest_api_port, host, max_pixels, max_request_bytes):
+def serve(model_config_file, port, rest_api_port, host, tls_cert, tls_key, auth_token_file,
+          max_pixels, max_request_bytes):
     """Serve exported models over TF Serving's gRPC and REST APIs."""
     from .export import DEFAULT_MAX_PIXELS
-    from .serving import DEFAULT_MAX_REQUEST_BYTES, ModelServer
+    from .serving import DEFAULT_MAX_REQUEST_BYTES, ModelServer, Security
 
+    security = Security.from_files(tls_cert, tls_key, auth_token_file)
     server = ModelServer(model_config_file, port, rest_api_port, host,
                          max_pixels or DEFAULT_MAX_PIXELS,
-                         max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES).start()
+                         max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+                         security=security).start()
     click.echo(f"serving {', '.join(server.core.repository.base_paths)}: gRPC on "
-               f"{host}:{server.port}, REST on {host}:{server.rest_port} (Ctrl-C stops)")
+               f"{host}:{server.port}, REST on {host}:{server.rest_port}"
+               f"{' over TLS' if tls_cert else ''}"
+               f"{', bearer token required' if auth_token_file else ''} (Ctrl-C stops)")
     try:
         server.wait()
     except KeyboardInterrupt:

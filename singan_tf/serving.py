@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import io
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 from concurrent import futures
@@ -321,21 +323,87 @@ class _AnsweredClientErrors(logging.Filter):
 logging.getLogger("aiohttp.server").addFilter(_AnsweredClientErrors())
 
 
+@dataclass(frozen=True)
+class Security:
+    """TLS from a PEM certificate and key (both protocols), and an optional bearer token
+    every request must carry (`authorization: Bearer TOKEN`, REST header or gRPC
+    metadata): for deployments without a mesh or proxy that provides them."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    token: str | None = None
+
+    @classmethod
+    def from_files(cls, tls_cert=None, tls_key=None, token_file=None) -> "Security":
+        if (tls_cert is None) != (tls_key is None):
+            raise SinGANError("TLS needs both a certificate and its key")
+        token = None
+        if token_file is not None:
+            token = Path(token_file).read_text().strip()
+            if not token:
+                raise SinGANError(f"the token file {token_file} is empty")
+        return cls(tls_cert and Path(tls_cert), tls_key and Path(tls_key), token)
+
+    def ssl_context(self):
+        if self.tls_cert is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        except (OSError, ssl.SSLError) as err:
+            raise SinGANError(f"cannot load the TLS certificate or key: {err}") from None
+        return context
+
+    def grpc_credentials(self):
+        if self.tls_cert is None:
+            return None
+        self.ssl_context()  # the same clear error for a bad certificate or key
+        return grpc.ssl_server_credentials(
+            [(self.tls_key.read_bytes(), self.tls_cert.read_bytes())])
+
+    def authorized(self, header: str | None) -> bool:
+        """Constant-time check of an `authorization` value (always true without a token)."""
+        if self.token is None:
+            return True
+        return hmac.compare_digest((header or "").encode(), f"Bearer {self.token}".encode())
+
+
+UNAUTHENTICATED = "missing or wrong bearer token (authorization: Bearer TOKEN)"
+
+
+class _BearerTokenInterceptor(grpc.ServerInterceptor):
+    """gRPC side of `Security.token`: a call without the token is UNAUTHENTICATED."""
+
+    def __init__(self, security: Security):
+        self.security = security
+
+        def deny(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    def intercept_service(self, continuation, details):
+        header = dict(details.invocation_metadata or ()).get("authorization")
+        return continuation(details) if self.security.authorized(header) else self._deny
+
+
 class RestApi:
     """TF Serving's REST API (`/v1/models/...`) on aiohttp, which brings HTTP parsing,
     keep-alive and the body limit (413); predictions run on a thread pool. Runs its own
     event loop in a background thread; the port is bound on construction."""
 
-    def __init__(self, core: PredictionCore, host: str, port: int, workers: int):
+    def __init__(self, core: PredictionCore, host: str, port: int, workers: int,
+                 security: Security = Security()):
         self.core = core
+        self.security = security
         self.pool = futures.ThreadPoolExecutor(max_workers=workers)
         app = web.Application(client_max_size=core.max_request_bytes)
         app.router.add_route("*", "/{path:.*}", self._handle)
+        ssl_context = security.ssl_context()
         self.loop = asyncio.new_event_loop()
         self.runner = web.AppRunner(app, access_log=None)
         self.loop.run_until_complete(self.runner.setup())
         try:
-            self.loop.run_until_complete(web.TCPSite(self.runner, host, port).start())
+            self.loop.run_until_complete(
+                web.TCPSite(self.runner, host, port, ssl_context=ssl_context).start())
         except OSError as err:
             self.loop.run_until_complete(self.runner.cleanup())
             raise SinGANError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
@@ -361,6 +429,9 @@ class RestApi:
         await asyncio.gather(*left, return_exceptions=True)
 
     async def _handle(self, request: web.Request) -> web.Response:
+        if not self.security.authorized(request.headers.get("Authorization")):
+            return web.json_response({"error": UNAUTHENTICATED}, status=HTTPStatus.UNAUTHORIZED,
+                                     headers={"WWW-Authenticate": "Bearer"})
         try:
             name, version, action = _route(request.path)
             if request.method == "GET" and action == "status":
@@ -456,23 +527,27 @@ class ModelServer:
     def __init__(self, config_file, port: int = 8500, rest_api_port: int = 8501,
                  host: str = "127.0.0.1", max_pixels: int = DEFAULT_MAX_PIXELS,
                  poll_seconds: float = 1.0, workers: int = 8,
-                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+                 security: Security = Security()):
         self.core = PredictionCore(ModelRepository(config_file, poll_seconds), max_pixels,
                                    max_request_bytes)
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers),
+            interceptors=[_BearerTokenInterceptor(security)] if security.token else None,
             options=[("grpc.max_receive_message_length", max_request_bytes)])
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.core), self.grpc_server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core),
                                                                   self.grpc_server)
+        credentials = security.grpc_credentials()
         try:
-            self.port = self.grpc_server.add_insecure_port(f"{host}:{port}")
+            self.port = (self.grpc_server.add_secure_port(f"{host}:{port}", credentials)
+                         if credentials else self.grpc_server.add_insecure_port(f"{host}:{port}"))
         except RuntimeError:  # grpcio raises here when the port is taken
             self.port = 0
         if self.port == 0:
             raise SinGANError(f"cannot listen on {host}:{port} (in use?)")
-        self.rest = RestApi(self.core, host, rest_api_port, workers)
+        self.rest = RestApi(self.core, host, rest_api_port, workers, security)
         self.rest_port = self.rest.port
 
     def start(self) -> "ModelServer":

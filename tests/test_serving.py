@@ -414,3 +414,53 @@ def test_a_bug_is_answered_internal_and_logged(server, stub, monkeypatch, caplog
     assert status == 500 and reply == {"error": "internal error (logged by the server)"}
     assert sum(r.exc_info is not None and "a bug" in str(r.exc_info[1])
                for r in caplog.records) == 2
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (openssl)."""
+    import subprocess
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def test_tls_and_bearer_token_on_both_protocols(exported, fitted_model, certificate, tmp_path):
+    import ssl
+    from singan_tf.serving import Security
+    cert, key = certificate
+    (tmp_path / "token").write_text("s3cret\n")
+    security = Security.from_files(cert, key, tmp_path / "token")
+    server = ModelServer(exported / "models.config", port=0, rest_api_port=0,
+                         security=security).start()
+    try:
+        credentials = grpc.ssl_channel_credentials(cert.read_bytes())
+        with grpc.secure_channel(f"127.0.0.1:{server.port}", credentials) as channel:
+            secure = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            for metadata in (None, [("authorization", "Bearer wrong")]):
+                with pytest.raises(grpc.RpcError) as err:
+                    secure.Predict(sample_request(), timeout=60, metadata=metadata)
+                assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            reply = secure.Predict(sample_request(seed=3), timeout=60,
+                                   metadata=[("authorization", "Bearer s3cret")])
+            np.testing.assert_array_equal(tf.make_ndarray(reply.outputs["images"]),
+                                          fitted_model.sample(2, seed=3))
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:  # plain text
+            with pytest.raises(grpc.RpcError):
+                prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                    sample_request(), timeout=10, metadata=[("authorization", "Bearer s3cret")])
+        context = ssl.create_default_context(cafile=str(cert))
+        url = f"https://127.0.0.1:{server.rest_port}/v1/models/tiny"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(url, context=context, timeout=30)
+        assert err.value.code == 401 and "bearer token" in json.loads(err.value.read())["error"]
+        request = urllib.request.Request(url, headers={"Authorization": "Bearer s3cret"})
+        with urllib.request.urlopen(request, context=context, timeout=30) as reply:
+            assert reply.status == 200
+    finally:
+        server.stop()
+    with pytest.raises(SinGANError, match="both a certificate and its key"):
+        Security.from_files(cert, None)
