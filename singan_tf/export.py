@@ -10,6 +10,7 @@ INVALID_ARGUMENT in TF Serving itself, and output size is capped by `max_pixels`
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,23 @@ def blend_mask_tf(mask, dilation: int, sigma: float = MASK_BLUR_SIGMA):
     return tf.clip_by_value(x[..., 0], 0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class ServedFacts:
+    """The SavedModel's contract with a server, named once: what `SinGANServable` stores
+    and `serving.PredictionCore` reads to size-check a request before running it."""
+    finest_size: tuple[int, int]
+    max_output_pixels: int | None  # the limit checked inside the graph (None: older export)
+    sr_factor: float | None        # super-resolution models only
+
+    @classmethod
+    def of(cls, loaded) -> "ServedFacts":
+        limit = getattr(loaded, "max_output_pixels", None)
+        factor = getattr(loaded, "sr_factor_variable", None)
+        return cls(tuple(int(v) for v in loaded.finest_size.numpy()),
+                   None if limit is None else int(limit.numpy()),
+                   None if factor is None else float(factor.numpy()))
+
+
 class SinGANServable(tf.Module):
     """What goes into the SavedModel: the sampler's generators and the task graphs."""
 
@@ -83,7 +101,7 @@ class SinGANServable(tf.Module):
         self.max_pixels = int(max_pixels)
         self.sr_factor = model.manifest.get("sr_factor") if model.manifest.get("task") == "sr" \
             else None
-        # Servers read these to size-check a request before running it.
+        # Servers read these (through ServedFacts) to size-check a request before running it.
         self.finest_size = tf.Variable(self.sizes[-1], trainable=False, name="finest_size")
         self.max_output_pixels = tf.Variable(self.max_pixels, trainable=False, dtype=tf.int64,
                                              name="max_output_pixels")

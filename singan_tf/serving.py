@@ -35,7 +35,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      prediction_service_pb2_grpc)
 
 from .errors import SinGANError
-from .export import DEFAULT_MAX_PIXELS, read_models_config
+from .export import DEFAULT_MAX_PIXELS, ServedFacts, read_models_config
 from .request_decoding import (RequestError, from_json, from_tensor_proto, invalid,
                                not_found, too_large)
 
@@ -57,6 +57,7 @@ class Servable:
     path: Path
     loaded: object
     signature_defs: dict  # name -> SignatureDef proto (for metadata)
+    facts: ServedFacts    # sizes and limits, for checks before running
 
 
 class ModelRepository:
@@ -115,8 +116,9 @@ class ModelRepository:
                 proto = saved_model_pb2.SavedModel()
                 proto.ParseFromString((path / "saved_model.pb").read_bytes())
                 signature_defs = dict(proto.meta_graphs[0].signature_def)
-                self._cache[key] = Servable(version, path, tf.saved_model.load(str(path)),
-                                            signature_defs)
+                loaded = tf.saved_model.load(str(path))
+                self._cache[key] = Servable(version, path, loaded, signature_defs,
+                                            ServedFacts.of(loaded))
             return self._cache[key]
 
 
@@ -179,10 +181,12 @@ class PredictionCore:
             raise invalid(_graph_error(err.message)) from None
         return servable.version, signature_name, {k: v.numpy() for k, v in outputs.items()}
 
-    def _check_size(self, servable, signature_name, inputs) -> int:
-        """The request's output pixels; refuses work over the limit before running it."""
+    def _check_size(self, servable, signature_name, inputs) -> None:
+        """Refuse work over the limit (the server's, or the export's if lower) before
+        running it."""
+        facts = servable.facts
         if signature_name == "serving_default":
-            h, w = (int(v) for v in servable.loaded.finest_size.numpy())
+            h, w = facts.finest_size
             count = int(inputs["num_samples"])
             pixels = count * round(h * float(inputs["scale_h"])) * round(w * float(inputs["scale_w"]))
         else:
@@ -192,14 +196,13 @@ class PredictionCore:
                 h, w = np.asarray(inputs["image"]).shape[1:3]
             pixels = h * w
             if signature_name.startswith("super_resolve"):
-                pixels *= float(servable.loaded.sr_factor_variable.numpy()) ** 2
+                pixels *= (facts.sr_factor or 1.0) ** 2
             else:
-                fh, fw = (int(v) for v in servable.loaded.finest_size.numpy())
-                pixels = max(pixels, fh * fw)
-        if pixels > self.max_pixels:
+                pixels = max(pixels, facts.finest_size[0] * facts.finest_size[1])
+        limit = min(self.max_pixels, facts.max_output_pixels or self.max_pixels)
+        if pixels > limit:
             raise too_large(f"request too large: {pixels} output pixels x samples exceeds "
-                            f"the limit of {self.max_pixels}")
-        return pixels
+                            f"the limit of {limit}")
 
     def status(self, model: str, version: int | None):
         versions = self.repository.versions(model)

@@ -464,3 +464,21 @@ def test_tls_and_bearer_token_on_both_protocols(exported, fitted_model, certific
         server.stop()
     with pytest.raises(SinGANError, match="both a certificate and its key"):
         Security.from_files(cert, None)
+
+
+def test_the_export_limit_is_checked_by_the_server_before_running(fitted_model, tmp_path):
+    """The pixel limit baked into an export (ServedFacts) is checked up front when it is
+    lower than the server's: RESOURCE_EXHAUSTED, not an error from inside the graph."""
+    export(fitted_model, tmp_path, "small", max_pixels=2000)  # one 34x40 sample: 1360
+    server = ModelServer(tmp_path / "models.config", port=0, rest_api_port=0).start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Predict(sample_request(model="small", num_samples=2), timeout=60)
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "limit of 2000" in err.value.details()
+            reply = stub.Predict(sample_request(model="small", num_samples=1), timeout=60)
+            assert tf.make_ndarray(reply.outputs["images"]).shape == (1, 34, 40, 3)
+    finally:
+        server.stop()
