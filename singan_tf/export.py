@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -23,7 +22,7 @@ from .errors import SinGANError
 from .limits import SERVING_MAX_PIXELS
 from .pyramid import noise_channels, resize
 from .sampler import SAMPLE_SIGNATURE, to_uint8
-from .tasks.editing import EDIT_DILATION, HARMONIZE_DILATION, MASK_BLUR_SIGMA
+from .tasks.editing import EDIT_DILATION, HARMONIZE_DILATION, blend_mask, resize_mask
 from .tasks.super_resolution import upscale
 
 DEFAULT_MAX_PIXELS = SERVING_MAX_PIXELS  # output pixels x samples per request
@@ -39,38 +38,6 @@ SEED = tf.TensorSpec([], tf.int64, name="seed")
 
 def _decode(data, channels):
     return tf.io.decode_image(data, channels=channels, expand_animations=False)[None]
-
-
-def _disk(radius: int) -> np.ndarray:
-    """Structuring element for tf.nn.dilation2d: 0 inside the disk, very negative outside."""
-    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
-    return np.where(yy ** 2 + xx ** 2 <= radius ** 2, 0.0, -1e9).astype(np.float32)[..., None]
-
-
-def _gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
-    """scipy.ndimage.gaussian_filter's kernel (radius int(truncate * sigma + 0.5))."""
-    radius = int(truncate * sigma + 0.5)
-    x = np.arange(-radius, radius + 1)
-    kernel = np.exp(-0.5 * (x / sigma) ** 2)
-    return (kernel / kernel.sum()).astype(np.float32)
-
-
-def blend_mask_tf(mask, dilation: int, sigma: float = MASK_BLUR_SIGMA):
-    """The graph twin of tasks.editing.blend_mask: [1, H, W] in [0, 1] -> blend weights."""
-    binary = tf.cast(mask > 0.5, tf.float32)[..., None]
-    checks = [
-        tf.debugging.assert_greater(tf.reduce_max(binary), 0.0, "the mask is empty (all black)"),
-        tf.debugging.assert_less(tf.reduce_min(binary), 1.0, "the mask covers the whole image")]
-    with tf.control_dependencies(checks):
-        binary = tf.identity(binary)
-    dilated = tf.nn.dilation2d(binary, _disk(dilation), [1, 1, 1, 1], "SAME", "NHWC",
-                               [1, 1, 1, 1])
-    kernel = _gaussian_kernel(sigma)
-    pad = len(kernel) // 2
-    x = tf.pad(dilated, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
-    x = tf.nn.conv2d(x, kernel.reshape(-1, 1, 1, 1), 1, "VALID")
-    x = tf.nn.conv2d(x, kernel.reshape(1, -1, 1, 1), 1, "VALID")
-    return tf.clip_by_value(x[..., 0], 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -161,9 +128,8 @@ class SinGANServable(tf.Module):
                                               "mask and image must be the same size")
         with tf.control_dependencies([same_size]):
             image = self._prepare(image)
-        mask = tf.image.resize(tf.cast(mask, tf.float32)[..., None] / 255.0, self.sizes[-1],
-                               "bilinear", antialias=True)[..., 0]
-        weights = blend_mask_tf(mask, dilation)[..., None]
+        mask = resize_mask(tf.cast(mask, tf.float32) / 255.0, self.sizes[-1])
+        weights = blend_mask(mask, dilation)[..., None]
         out = self._inject(image, start_scale, seed)
         return {"image": to_uint8(weights * out + (1 - weights) * image)}
 

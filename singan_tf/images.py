@@ -118,14 +118,6 @@ def load_mask(path, size: tuple[int, int] | None = None, notes: list | None = No
     return mask
 
 
-def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a [0, 1] mask to (height, width)."""
-    if mask.shape == tuple(size):
-        return mask
-    image = Image.fromarray(np.round(mask * 255).astype(np.uint8))
-    return np.asarray(image.resize((size[1], size[0]), Image.BILINEAR), np.float32) / 255.0
-
-
 def to_uint8(images) -> np.ndarray:
     """[-1, 1] floats -> uint8, rounding to nearest."""
     return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)

@@ -19,9 +19,10 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from singan_tf import SinGANError, client
 from singan_tf.cli import main
-from singan_tf.export import blend_mask_tf, export, read_models_config
+from singan_tf.export import export, read_models_config
 from singan_tf.images import to_uint8
 from singan_tf.serving import ModelServer
+from singan_tf.tasks import edit, harmonize
 from singan_tf.tasks.editing import blend_mask
 
 
@@ -113,12 +114,39 @@ def test_sr_export_has_super_resolve(sr_model, tmp_path):
     np.testing.assert_array_equal(by_bytes, out)
 
 
-def test_graph_blend_mask_matches_scipy():
+def test_blend_mask_matches_scipy():
+    """The TF blend weights against the reference's recipe written with scipy."""
+    from scipy import ndimage
+    from skimage.morphology import disk
     mask = np.zeros((40, 50), np.float32)
     mask[10:20, 12:30] = 1
     for dilation, sigma in [(2, 1.0), (7, 5.0)]:
-        np.testing.assert_allclose(blend_mask_tf(tf.constant(mask[None]), dilation, sigma)[0],
-                                   blend_mask(mask, dilation, sigma), atol=1e-5)
+        dilated = ndimage.binary_dilation(mask > 0.5, structure=disk(dilation))
+        expected = np.clip(ndimage.gaussian_filter(dilated.astype(np.float32), sigma,
+                                                   truncate=4.0), 0, 1)
+        np.testing.assert_allclose(blend_mask(tf.constant(mask[None]), dilation, sigma)[0],
+                                   expected, atol=1e-5)
+
+
+def test_served_edit_and_harmonize_match_the_cli(stub, fitted_model, edit_png, tmp_path):
+    """Same seed, same files: the served signatures and the Python API (what the CLI runs)
+    give the same image, within one level where float rounding differs."""
+    image, mask = edit_png
+    (tmp_path / "image.png").write_bytes(image)
+    (tmp_path / "mask.png").write_bytes(mask)
+    for task, signature in ((edit, "edit_bytes"), (harmonize, "harmonize_bytes")):
+        local = task(fitted_model, tmp_path / "image.png", tmp_path / "mask.png",
+                     start_scale=1, seed=5).blended
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "tiny"
+        request.model_spec.signature_name = signature
+        request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(image))
+        request.inputs["mask_bytes"].CopyFrom(tf.make_tensor_proto(mask))
+        request.inputs["start_scale"].CopyFrom(tf.make_tensor_proto(1, dtype=tf.int32))
+        request.inputs["seed"].CopyFrom(tf.make_tensor_proto(5, dtype=tf.int64))
+        served = tf.make_ndarray(stub.Predict(request, timeout=60).outputs["image"])[0]
+        difference = np.abs(served.astype(int) - local.astype(int))
+        assert difference.max() <= 1, (signature, difference.max())
 
 
 def test_grpc_predict_matches_in_process_sampling(stub, fitted_model):

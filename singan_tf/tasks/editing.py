@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-from skimage.morphology import disk
+import tensorflow as tf
 
 from ..errors import SinGANError
-from ..images import load_mask, resize_mask, to_uint8
+from ..images import load_mask, to_uint8
 from .injection import inject, load_reference
 
 EDIT_DILATION = 20          # px disk, reference "editing"
@@ -25,15 +24,46 @@ class BlendResult:
     notes: list
 
 
-def blend_mask(mask: np.ndarray, dilation: int, sigma: float = MASK_BLUR_SIGMA) -> np.ndarray:
-    """Binary mask -> dilated by a disk -> Gaussian-blurred weights (zero beyond 4 sigma)."""
-    binary = mask > 0.5
-    if not binary.any():
-        raise SinGANError("the mask is empty (all black): nothing to change")
-    if binary.all():
-        raise SinGANError("the mask covers the whole image; use paint2image (no mask) instead")
-    dilated = ndimage.binary_dilation(binary, structure=disk(dilation))
-    return np.clip(ndimage.gaussian_filter(dilated.astype(np.float32), sigma, truncate=4.0), 0, 1)
+def _disk(radius: int) -> np.ndarray:
+    """Structuring element for tf.nn.dilation2d: 0 inside the disk, very negative outside."""
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return np.where(yy ** 2 + xx ** 2 <= radius ** 2, 0.0, -1e9).astype(np.float32)[..., None]
+
+
+def _gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """scipy.ndimage.gaussian_filter's kernel (radius int(truncate * sigma + 0.5))."""
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def resize_mask(mask, size):
+    """[1, h, w] in [0, 1] -> [1, H, W], bilinear with antialiasing: the CLI's edits and
+    the exported signatures resize masks alike."""
+    return tf.image.resize(tf.cast(mask, tf.float32)[..., None], size, "bilinear",
+                           antialias=True)[..., 0]
+
+
+def blend_mask(mask, dilation: int, sigma: float = MASK_BLUR_SIGMA):
+    """Blend weights from a mask [1, H, W] in [0, 1]: binarized, dilated by a disk of
+    `dilation` px, Gaussian-blurred (scipy's kernel, zero beyond 4 sigma), in TF ops, so
+    the CLI and the exported edit/harmonize signatures run the same code. An empty or
+    full mask fails an assertion (the CLI checks first for a clearer message)."""
+    binary = tf.cast(mask > 0.5, tf.float32)[..., None]
+    checks = [
+        tf.debugging.assert_greater(tf.reduce_max(binary), 0.0, "the mask is empty (all black)"),
+        tf.debugging.assert_less(tf.reduce_min(binary), 1.0, "the mask covers the whole image")]
+    with tf.control_dependencies(checks):
+        binary = tf.identity(binary)
+    dilated = tf.nn.dilation2d(binary, _disk(dilation), [1, 1, 1, 1], "SAME", "NHWC",
+                               [1, 1, 1, 1])
+    kernel = _gaussian_kernel(sigma)
+    pad = len(kernel) // 2
+    x = tf.pad(dilated, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+    x = tf.nn.conv2d(x, kernel.reshape(-1, 1, 1, 1), 1, "VALID")
+    x = tf.nn.conv2d(x, kernel.reshape(1, -1, 1, 1), 1, "VALID")
+    return tf.clip_by_value(x[..., 0], 0.0, 1.0)
 
 
 def default_start_scale(model, task: str) -> int:
@@ -45,8 +75,13 @@ def default_start_scale(model, task: str) -> int:
 def _inject_and_blend(model, image_path, mask_path, start_scale, dilation, sigma, seed, what):
     notes = []
     image, original_size = load_reference(model, image_path, notes, what)
-    mask = resize_mask(load_mask(mask_path, original_size, notes), image.shape[:2])
-    weights = blend_mask(mask, dilation, sigma)[..., None]
+    mask = resize_mask(load_mask(mask_path, original_size, notes)[None], image.shape[:2])
+    binary = mask.numpy() > 0.5
+    if not binary.any():
+        raise SinGANError("the mask is empty (all black): nothing to change")
+    if binary.all():
+        raise SinGANError("the mask covers the whole image; use paint2image (no mask) instead")
+    weights = blend_mask(mask, dilation, sigma)[0].numpy()[..., None]
     raw = inject(model, image, start_scale, seed=seed)[0]
     blended = weights * raw + (1 - weights) * image
     return BlendResult(to_uint8(raw), to_uint8(blended), weights[..., 0], notes)
