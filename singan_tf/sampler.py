@@ -26,9 +26,10 @@ def to_uint8(images):
     return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
-def reconstruct_scale(generator, noise_amp, z_opt, prev):
-    """Scale output on the reconstruction path: G(amp * z_opt + prev, prev), inference mode."""
-    return generator([noise_amp * z_opt + prev, prev], training=False)
+def forward_step(generator, noise_amp, z, prev):
+    """SinGAN's one forward step, G_n(amp * z + prev, prev) in inference mode: sampling
+    (fresh z), reconstruction (z_opt), animation (a walk) and super-resolution all run it."""
+    return generator([noise_amp * z + prev, prev], training=False)
 
 
 def reconstruction_input(reconstructions, sizes, n):
@@ -44,7 +45,7 @@ def reconstruct_pyramid(generators, noise_amps, z_opts, sizes):
     outputs = []
     for n, generator in enumerate(generators):
         prev = reconstruction_input(outputs, sizes, n)
-        outputs.append(reconstruct_scale(generator, noise_amps[n], z_opts[n], prev)[0])
+        outputs.append(forward_step(generator, noise_amps[n], z_opts[n], prev)[0])
     return outputs
 
 
@@ -90,8 +91,7 @@ class PyramidSampler(tf.Module):
         shape = tf.concat([tf.shape(prev)[:3], [noise_channels(scale)]], axis=0)
         scale_seed = tf.random.experimental.stateless_fold_in(seed, scale)
         z = tf.random.stateless_normal(shape, seed=scale_seed)
-        noisy = self.noise_amps[scale] * z + prev
-        return self.generators[scale]([noisy, prev], training=False)
+        return forward_step(self.generators[scale], self.noise_amps[scale], z, prev)
 
     def run(self, seed, num_samples, sizes, start_scale=0, stop_scale=None, first_input=None):
         """Output of scales start_scale..stop_scale-1 at `sizes`, float in [-1, 1]-ish.

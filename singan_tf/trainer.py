@@ -22,7 +22,7 @@ from .images import contact_sheet, load_image, save_png, to_uint8
 from .models import Discriminator, Generator, SinGANScale
 from .progress import ScaleProgress, StopOnNonFinite, format_seconds
 from .pyramid import noise_channels, pyramid_spec, real_pyramid
-from .sampler import (PyramidSampler, reconstruct_pyramid, reconstruct_scale,
+from .sampler import (PyramidSampler, forward_step, reconstruct_pyramid,
                       reconstruction_input)
 from .singan import SinGAN, load
 
@@ -323,7 +323,7 @@ class PyramidTrainer:
         for attempt, lr_factor in enumerate(RETRY_LR_FACTORS):
             self.current_attempt = attempt
             scale, history = train(attempt, lr_factor)
-            reconstruction = reconstruct_scale(scale.generator, amp, z_opt, rec_prev)[0]
+            reconstruction = forward_step(scale.generator, amp, z_opt, rec_prev)[0]
             health = ScaleHealth.measure(real, reconstruction, rec_prev, n)
             if health.healthy:
                 return scale, history, reconstruction, health

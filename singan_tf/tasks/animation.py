@@ -16,6 +16,7 @@ from ..errors import SinGANError
 from ..seeds import resolve_seed
 from ..images import to_uint8
 from ..pyramid import resize
+from ..sampler import forward_step
 
 FRAME_BATCH = 10  # frames per generator call: bounds memory at 250 px
 
@@ -68,7 +69,7 @@ def _frames(model, start_scale, walks, frames):
             if n > start_scale:
                 x = resize(x, model.sizes[n])
             z = walks[n].take(count)
-            x = model.sampler.generators[n]([model.noise_amps[n] * z + x, x], training=False)
+            x = forward_step(model.sampler.generators[n], model.noise_amps[n], z, x)
         yield from to_uint8(x.numpy())
 
 

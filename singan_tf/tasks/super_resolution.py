@@ -20,6 +20,7 @@ from ..errors import SinGANError
 from ..seeds import resolve_seed
 from ..images import to_uint8
 from ..pyramid import noise_channels, resize
+from ..sampler import forward_step
 
 
 def check_super_resolution(model, factor: float | None) -> float:
@@ -46,7 +47,7 @@ def upscale(generator, noise_amp: float, image, factor: float, seed, channels: i
         upsampled = resize(x, size)
         z = tf.random.stateless_normal(tf.concat([[1], size, [channels]], axis=0),
                                        seed=tf.stack([seed, tf.constant(step, tf.int64)]))
-        out = generator([noise_amp * z + upsampled, upsampled], training=False)
+        out = forward_step(generator, noise_amp, z, upsampled)
         if back_projection:
             lost = x - resize(out, tf.shape(x)[1:3])  # what shrinking the output misses
             out = tf.clip_by_value(out + resize(lost, size), -1.0, 1.0)
