@@ -78,9 +78,10 @@ def child(args) -> None:
     g_batch_stats = window is None
     out = {}
     with tf.GradientTape(persistent=True) as tape:
-        fake = scale._fake(prevs[:1], window, g_batch_stats)
+        fake = scale.generator([scale._noisy(crop(prevs)[:1]), crop(prevs)[:1]],
+                               training=g_batch_stats)
         d_loss, gp = scale.critic_loss(crop(real), fake)
-        g_loss, rec_loss = scale.generator_loss(crop(real), prevs[:1], window,
+        g_loss, rec_loss = scale.generator_loss(crop(real), crop(prevs)[:1], window,
                                                 g_batch_stats, None)
     out.update(fake=fake.numpy(), d_loss=d_loss.numpy(), gp=gp.numpy(), g_loss=g_loss.numpy(),
                rec_loss=rec_loss.numpy())

@@ -73,18 +73,9 @@ class Generator(_ConvStack):
 
     def call(self, inputs, training=False):
         noisy, prev = inputs
-        return self.from_context(pad_border(noisy, self.pad), prev, training=training)
-
-    def from_context(self, noisy_context, prev, training=False):
-        """G's output at `prev`'s pixels from their noisy input with `pad` px of context on
-        every side (zeros beyond the image border, which is what `call` supplies): a window
-        of an image given its surroundings comes out exactly as in the whole image."""
-        return ops.tanh(self.features(noisy_context, training=training)) + prev
-
-
-def pad_border(images, pad: int):
-    """Zeros around the image, `pad` px wide: G's input outside the image."""
-    return ops.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        p = self.pad
+        x = ops.pad(noisy, [[0, 0], [p, p], [p, p], [0, 0]])
+        return ops.tanh(self.features(x, training=training)) + prev
 
 
 class InferenceGenerator(tf.Module):
@@ -162,8 +153,7 @@ class SinGANScale(keras.Model):
 
     crop_size > 0 trains on one random crop_size x crop_size window per iteration (the
     same window of real, prevs and reconstruction path): the critic only judges 11x11
-    patches, so a window holds the same statistics at a fraction of the cost. G sees the
-    window's surroundings (`_context`), so it computes exactly its whole-image output there. G's
+    patches, so a window holds the same statistics at a fraction of the cost. G's
     BatchNorm then uses its inherited moving statistics instead of each window's own
     (frozen BN, as with any batch too small to stand for the whole): normalizing every
     window by itself trains a G whose colours drift on the whole image (measured).
@@ -236,14 +226,8 @@ class SinGANScale(keras.Model):
         """G applied to the reconstruction input (`z_opt` defaults to the fixed one): should
         reproduce the real image (or its `window`, see `_crop`)."""
         z_opt = self.z_opt if z_opt is None else z_opt
-        noisy = self._context(self.noise_amp * z_opt + self.rec_prev, window)
-        return self.generator.from_context(noisy, self._crop(self.rec_prev, window),
-                                           training=training)
-
-    def _fake(self, prev, window, training):
-        """A random output for the coarser input `prev` (the whole image), at `window`."""
-        noisy = self._context(self._noisy(prev), window)
-        return self.generator.from_context(noisy, self._crop(prev, window), training=training)
+        z_opt, rec_prev = self._crop(z_opt, window), self._crop(self.rec_prev, window)
+        return self.generator([self.noise_amp * z_opt + rec_prev, rec_prev], training=training)
 
     def _random_window(self):
         """(top, left, height, width) of this iteration's training window, or None."""
@@ -263,17 +247,6 @@ class SinGANScale(keras.Model):
         begin = ops.stack([0, top, left, 0])
         return tf.slice(images, begin, [ops.shape(images)[0], height, width, images.shape[-1]])
 
-    def _context(self, images, window):
-        """G's input for `window`: the window and `pad` px around it, zeros beyond the image
-        border. G then sees a window as it sees it inside the whole image, instead of
-        treating every window edge as an image border (a third of a 64 px window's pixels)."""
-        pad = self.generator.pad
-        padded = pad_border(images, pad)
-        if window is None:
-            return padded
-        top, left, height, width = window
-        return self._crop(padded, (top, left, height + 2 * pad, width + 2 * pad))
-
     def _noisy(self, prev):
         shape = (*ops.shape(prev)[:3], self.noise_channels)
         z = keras.random.normal(shape, seed=self.seed_generator)
@@ -282,13 +255,14 @@ class SinGANScale(keras.Model):
     def train_step(self, data):
         real, prevs = data
         window = self._random_window()
-        real = self._crop(real, window)
+        real, prevs = self._crop(real, window), self._crop(prevs, window)
         g_batch_stats = window is None  # see the class docstring
         # One new reconstruction noise per iteration if redraw_z_opt (see SinGANConfig).
         rec_z = (keras.random.normal(ops.shape(self.z_opt), seed=self.seed_generator)
                  if self.redraw_z_opt else None)
         for step in range(self.critic_steps):
-            fake = self._fake(prevs[step:step + 1], window, g_batch_stats)
+            prev = prevs[step:step + 1]
+            fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
             d_loss, gp = self._critic_step(real, fake)
         for step in range(self.generator_steps):
             # A fresh fake every step (the official code reuses a stale one).
@@ -310,7 +284,7 @@ class SinGANScale(keras.Model):
 
     def generator_loss(self, real, prev, window, g_batch_stats, rec_z):
         """(g_loss, rec_loss): fool D with a fresh fake, and reconstruct the real image."""
-        fake = self._fake(prev, window, g_batch_stats)
+        fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
         adversarial = -ops.mean(self.discriminator(fake, training=True))
         rec = self.reconstruct(g_batch_stats, window, rec_z)
         rec_loss = ops.mean(ops.square(rec - real))

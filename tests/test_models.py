@@ -135,19 +135,6 @@ def test_random_windows_keep_shapes_and_lower_the_reconstruction_loss():
     assert errors[32] < 2.5 * errors[0]
 
 
-def test_a_window_sees_its_surroundings_as_in_the_whole_image():
-    """Training windows carry G's context: the reconstruction of a window equals the
-    window of the whole image's reconstruction (interior and border windows alike)."""
-    model = _scale(size=(40, 48), crop_size=24)
-    model.noise_amp.assign(0.3)
-    model.z_opt.assign(tf.random.stateless_normal((1, 40, 48, 1), (1, 2)))
-    model.rec_prev.assign(tf.random.stateless_uniform((1, 40, 48, 3), (3, 4), -1, 1))
-    whole = model.reconstruct().numpy()
-    for top, left in ((0, 0), (9, 13), (16, 24)):
-        window = model.reconstruct(window=(top, left, 24, 24)).numpy()
-        np.testing.assert_allclose(window, whole[:, top:top + 24, left:left + 24], atol=1e-5)
-
-
 def test_random_windows_are_deterministic_under_a_seed():
     real = tf.random.stateless_uniform((1, 36, 36, 3), (3, 4), -1, 1)
     weights = []
