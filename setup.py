@@ -26,6 +26,7 @@ setup(
         "grpcio>=1.85,<2",
         "aiohttp>=3.14,<4",  # the REST server: HTTP parsing, body limits, keep-alive
     ],
-    extras_require={"test": ["pytest>=9.2,<10", "hypothesis>=6.170,<7"]},
+    extras_require={"ray": ["ray>=2.60,<3"],
+                    "test": ["pytest>=9.2,<10", "hypothesis>=6.170,<7", "ray>=2.60,<3"]},
     entry_points={"console_scripts": ["singan-tf=singan_tf.cli:main"]},
 )

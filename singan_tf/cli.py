@@ -58,6 +58,16 @@ def main():
     """SinGAN: learn a generative model from one natural image, then sample from it."""
 
 
+def _config_overrides(settings, **options) -> dict:
+    """Config fields given on the command line: the named options that were set, then
+    --set OPTION=VALUE. --iters means every scale (the coarse ones included)."""
+    overrides = {k: v for k, v in options.items() if v is not None}
+    if overrides.get("iters_per_scale") is not None:
+        overrides["coarse_iters_per_scale"] = 0
+    overrides.update(configs.parse_overrides(settings))
+    return overrides
+
+
 @main.command()
 @click.argument("image", required=False, type=click.Path(dir_okay=True, path_type=Path))
 @click.option("-o", "--output", "model_dir", required=True, type=click.Path(path_type=Path),
@@ -100,14 +110,9 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
     if image is None and not resume:
         image = default_image_path()
         click.echo(f"note: no IMAGE given; using the built-in photo {image}")
-    overrides = {k: v for k, v in (("max_size", max_size), ("min_size", min_size),
-                                   ("iters_per_scale", iters), ("jit_compile", xla),
-                                   ("crop_size", crop_size),
-                                   ("random_path_bank", random_path_bank))
-                 if v is not None}
-    overrides.update(configs.parse_overrides(settings))
-    if iters is not None:
-        overrides["coarse_iters_per_scale"] = 0  # --iters means every scale
+    overrides = _config_overrides(settings, max_size=max_size, min_size=min_size,
+                                  iters_per_scale=iters, jit_compile=xla, crop_size=crop_size,
+                                  random_path_bank=random_path_bank)
     context = click.get_current_context()
     given = [name for name in ("preset", "seed", "task", "sr_factor")
              if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
@@ -126,6 +131,48 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
         click.echo(f"\ninterrupted: finished scales are kept in {model_dir}; continue with "
                    f"`singan-tf fit -o {model_dir} --resume`", err=True)
         sys.exit(130)
+
+
+@main.command("fit-many")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "models_dir", required=True, type=click.Path(path_type=Path),
+              help="One model directory per image goes here (storage every node sees).")
+@click.option("--preset", type=click.Choice(sorted(configs.PRESETS)), default="fast",
+              show_default=True)
+@click.option("--max-size", type=click.IntRange(min=1), help="Long side of the finest scale.")
+@click.option("--min-size", type=click.IntRange(min=1), help="Short side of the coarsest scale.")
+@click.option("--iters", type=click.IntRange(min=1), help="Iterations of every scale.")
+@click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",
+              help="Any other config option, as for fit.")
+@click.option("--seed", type=SEED_RANGE, default=0, show_default=True)
+@click.option("--address", help="Ray cluster to join (default: start Ray on this machine).")
+@click.option("--cpus-per-fit", type=click.IntRange(min=1), default=2, show_default=True,
+              help="CPUs (and TensorFlow threads) per fit.")
+@click.option("--gpus-per-fit", type=click.FloatRange(min=0), default=0, show_default=True)
+@click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Ray retries of a fit whose worker died (each resumes).")
+@click.option("--export", "export_base", type=click.Path(path_type=Path),
+              help="Also export every finished model into this TF Serving layout.")
+@user_errors
+def fit_many_command(images, models_dir, preset, max_size, min_size, iters, settings, seed,
+                     address, cpus_per_fit, gpus_per_fit, max_retries, export_base):
+    """Fit one model per image (files or directories of images) as Ray tasks."""
+    from .fit_many import fit_many
+
+    config = configs.preset(preset).replace(**_config_overrides(
+        settings, max_size=max_size, min_size=min_size, iters_per_scale=iters))
+    results = fit_many(images, models_dir, config, preset=preset, seed=seed, address=address,
+                       cpus_per_fit=cpus_per_fit, gpus_per_fit=gpus_per_fit,
+                       max_retries=max_retries, export_base=export_base, report=click.echo)
+    click.echo(f"{'image':<32} {'status':<8} {'scales':>6} {'min':>6}  error")
+    for r in results:
+        click.echo(f"{Path(r['image']).name:<32} {r['status']:<8} {r['scales']:>6} "
+                   f"{r['fit_seconds'] / 60:>6.1f}  {r['error'] or ''}")
+    failed = sum(r["status"] == "failed" for r in results)
+    click.echo(f"summary: {models_dir / 'fit-many.json'}")
+    if failed:
+        raise SinGANError(f"{failed} of {len(results)} image(s) failed (see the table above "
+                          "and each model's fit.log)")
 
 
 @main.command()

@@ -10,6 +10,7 @@
       previews/scale_NN.png        real | reconstruction | 4 samples, after each scale
       logs/scale_NN/               TensorBoard
       .singan.lock                 held (flock) by the fit writing the directory
+      fit.log                      the fit's output, when `fit-many` ran it
 
 A scale directory appears by rename only when all its files are written, and the manifest
 lists a scale only after that, so an interrupted fit never leaves a half-written scale.
@@ -38,6 +39,7 @@ FORMAT_VERSION = 1
 MANIFEST = "singan.json"
 REALS = "reals.npz"
 LOCK = ".singan.lock"
+LOG = "fit.log"
 
 
 @dataclass
@@ -78,7 +80,7 @@ def save_scale(model_dir, scale: int, generator, discriminator, z_opt) -> None:
 
 
 # What a model directory holds that singan-tf wrote: all that `remove_model` deletes.
-OWNED_FILES = (MANIFEST, REALS, f".{MANIFEST}.tmp", f".{REALS}.tmp.npz")
+OWNED_FILES = (MANIFEST, REALS, LOG, f".{MANIFEST}.tmp", f".{REALS}.tmp.npz")
 OWNED_DIRS = ("scales", "previews", "logs")
 
 
@@ -125,8 +127,8 @@ def writer_lock(model_dir):
 
 
 def is_empty(model_dir) -> bool:
-    """No files but (perhaps) the lock."""
-    return all(child.name == LOCK for child in Path(model_dir).iterdir())
+    """No model yet: nothing but (perhaps) the lock and the log."""
+    return all(child.name in (LOCK, LOG) for child in Path(model_dir).iterdir())
 
 
 def remove_partial_scales(model_dir) -> None:
