@@ -78,3 +78,32 @@ def test_without_ray_fit_many_says_how_to_install_it(tmp_path, monkeypatch):
                                        str(tmp_path / "m")])
     assert result.exit_code == 1 and 'pip install "singan-tf[ray]"' in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_killed_worker_is_retried_and_resumes(local_ray, tmp_path):
+    """SIGKILL the Ray worker running a fit (the pid in the model's lock file) once its
+    first scale is done: Ray retries the task, which resumes instead of starting over."""
+    import os
+    import signal
+    import threading
+    import time
+    write_image(tmp_path / "a.png", 40, 48)
+    model = tmp_path / "models" / "a"
+    results = []
+    run = threading.Thread(target=lambda: results.extend(
+        fit_many([tmp_path / "a.png"], tmp_path / "models", TINY, preset="custom",
+                 cpus_per_fit=1, max_retries=2, report=lambda line: None)))
+    run.start()
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        manifest = model / "singan.json"
+        if manifest.exists() and len(json.loads(manifest.read_text())["scales"]) >= 1:
+            break
+        time.sleep(0.1)
+    holder = (model / ".singan.lock").read_text().split()
+    assert holder[0] == "pid"
+    os.kill(int(holder[1]), signal.SIGKILL)
+    run.join(600)
+    assert [(r["status"], r["scales"]) for r in results] == [("done", 3)]
+    log = (model / "fit.log").read_text()
+    assert "resuming at scale" in log  # the retry went on from the finished scales
