@@ -10,7 +10,7 @@ import singan_tf
 # 3 scales of 24-48 px (the finest trained on 32 px windows), a few dozen iterations of one
 # critic and one generator step: seconds per scale, mostly tracing (which grows with the
 # steps; test_models trains the full 3 + 3 step).
-TINY = singan_tf.FAST.replace(max_size=40, min_size=24, iters_per_scale=60, coarse_scales=0,
+TINY = singan_tf.FAST.replace(max_size=40, min_size=24, iters_per_scale=100, coarse_scales=0,
                               crop_size=32, steps_per_execution=10, critic_steps=1,
                               generator_steps=1)
 

@@ -122,7 +122,7 @@ def test_random_windows_keep_shapes_and_lower_the_reconstruction_loss():
         model.generator.set_weights(start.generator.get_weights())
         model.discriminator.set_weights(start.discriminator.get_weights())
         model.z_opt.assign(z_opt)
-        histories[crop_size] = model.fit(_dataset(real), epochs=4, steps_per_epoch=50,
+        histories[crop_size] = model.fit(_dataset(real), epochs=4, steps_per_epoch=100,
                                          verbose=0, shuffle=False).history["rec_loss"]
         reconstruction = model.reconstruct()
         assert reconstruction.shape == (1, 40, 48, 3)  # trained on windows, applies to all
