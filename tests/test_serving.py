@@ -106,7 +106,11 @@ def test_sr_export_has_super_resolve(sr_model, tmp_path):
                                              seed=tf.constant(0, tf.int64))["image"].numpy()
     from singan_tf.tasks import super_resolve
     same_input = low.astype(np.float32) / 127.5 - 1
-    np.testing.assert_array_equal(out[0], super_resolve(sr_model, 2.0, same_input, seed=0))
+    expected = super_resolve(sr_model, 2.0, same_input, seed=0)
+    # The same ops, as a graph (grappler fuses some) and eagerly: float rounding may move a
+    # pixel by one level.
+    assert np.abs(out[0].astype(int) - expected).max() <= 1
+    assert np.mean(out[0] != expected) < 0.001
     png = io.BytesIO()
     Image.fromarray(low).save(png, format="PNG")
     by_bytes = loaded.signatures["super_resolve_bytes"](
