@@ -187,7 +187,8 @@ def _progress_line(results, running: int, total: int, seconds: float) -> str:
     if fitted and running:
         per_fit = seconds / len(fitted)
         eta = f", ETA {per_fit * running / 60:.1f} min"
-    return f"fit-many: {done} done, {failed} failed, {running} to go of {total}{eta}"
+    return (f"fit-many: {done} done, {failed} failed, {running} running or queued "
+            f"of {total}{eta}")
 
 
 def export_finished(results, export_base, report=print) -> None:
