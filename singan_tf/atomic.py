@@ -10,12 +10,17 @@ import tempfile
 from pathlib import Path
 
 
+def temporary_name(name: str, suffix: str = "") -> str:
+    """The dot-name a file is written under before it is renamed to `name`."""
+    return f".{name}.tmp{suffix}"
+
+
 @contextlib.contextmanager
 def atomic_file(path, suffix: str = ""):
     """Yield a temporary path to write `path`'s content to (`suffix` for writers that add
     their own, as np.savez adds .npz); renamed onto `path` if the block succeeds."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{suffix}")
+    tmp = path.with_name(temporary_name(path.name, suffix))
     try:
         yield tmp
         os.replace(tmp, path)

@@ -12,7 +12,8 @@ import numpy as np
 
 from . import config as configs
 from .errors import SinGANError
-from .limits import CLI_MAX_PIXELS, MAX_ANIMATION_FRAMES
+from .limits import (CLI_MAX_PIXELS, MAX_ANIMATION_FRAMES, SERVING_MAX_PIXELS,
+                     SERVING_MAX_REQUEST_BYTES)
 
 SAMPLE_BATCH = 16  # images generated per call; bounds memory for large -n
 SEED_RANGE = click.IntRange(0, 2 ** 62)  # seeds are int64 (sample adds its batch index)
@@ -35,6 +36,29 @@ MAX_PIXELS = click.option("--max-pixels", type=click.IntRange(min=1), default=CL
                           show_default=True,
                           help="Refuse outputs larger than this many pixels (per generated "
                                "batch): memory is about 440 bytes per pixel at 32 channels.")
+
+
+def config_options(command):
+    """The options `fit` and `fit-many` share: the preset, its common overrides, any other
+    config field (--set) and the seed (see _config_overrides)."""
+    options = [
+        click.option("--preset", type=click.Choice(sorted(configs.PRESETS)), default="fast",
+                     show_default=True,
+                     help="fast: CPU default. paper: the published settings."),
+        click.option("--max-size", type=click.IntRange(min=1),
+                     help="Long side of the finest scale."),
+        click.option("--min-size", type=click.IntRange(min=1),
+                     help="Short side of the coarsest scale."),
+        click.option("--iters", type=click.IntRange(min=1),
+                     help="Training iterations of every scale (the coarse ones included)."),
+        click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",
+                     help="Any other config option (singan_tf/config.py), e.g. --set "
+                          "max_channels=64; repeatable."),
+        click.option("--seed", type=SEED_RANGE, default=0, show_default=True),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def user_errors(command):
@@ -72,13 +96,7 @@ def _config_overrides(settings, **options) -> dict:
 @click.argument("image", required=False, type=click.Path(dir_okay=True, path_type=Path))
 @click.option("-o", "--output", "model_dir", required=True, type=click.Path(path_type=Path),
               help="Model directory to create (or continue with --resume).")
-@click.option("--preset", type=click.Choice(sorted(configs.PRESETS)), default="fast",
-              show_default=True, help="fast: CPU default. paper: the published settings.")
-@click.option("--max-size", type=click.IntRange(min=1), help="Long side of the finest scale.")
-@click.option("--min-size", type=click.IntRange(min=1), help="Short side of the coarsest scale.")
-@click.option("--iters", type=click.IntRange(min=1),
-              help="Training iterations of every scale (the coarse ones included).")
-@click.option("--seed", type=SEED_RANGE, default=0, show_default=True)
+@config_options
 @click.option("--xla/--no-xla", default=None,
               help="XLA-compile the train step (default off: slower on CPUs, "
                    "see docs/performance.md).")
@@ -86,9 +104,6 @@ def _config_overrides(settings, **options) -> dict:
               help="Train larger scales on random windows of this size (0: whole image).")
 @click.option("--random-path-bank", type=click.IntRange(min=0),
               help="Random-path inputs computed once per scale (0: fresh every iteration).")
-@click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",
-              help="Any other config option (singan_tf/config.py), e.g. --set "
-                   "max_channels=64; repeatable.")
 @click.option("--process-per-scale/--single-process", default=True, show_default=True,
               help="Train each scale in a fresh process: memory stays that of one scale "
                    "(TensorFlow keeps ~150 MiB per trained scale for a process's lifetime).")
@@ -137,14 +152,7 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "models_dir", required=True, type=click.Path(path_type=Path),
               help="One model directory per image goes here (storage every node sees).")
-@click.option("--preset", type=click.Choice(sorted(configs.PRESETS)), default="fast",
-              show_default=True)
-@click.option("--max-size", type=click.IntRange(min=1), help="Long side of the finest scale.")
-@click.option("--min-size", type=click.IntRange(min=1), help="Short side of the coarsest scale.")
-@click.option("--iters", type=click.IntRange(min=1), help="Iterations of every scale.")
-@click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",
-              help="Any other config option, as for fit.")
-@click.option("--seed", type=SEED_RANGE, default=0, show_default=True)
+@config_options
 @click.option("--address", help="Ray cluster to join (default: start Ray on this machine).")
 @click.option("--cpus-per-fit", type=click.IntRange(min=1), default=2, show_default=True,
               help="CPUs (and TensorFlow threads) per fit.")
@@ -398,17 +406,16 @@ def animate(model_dir, output, start_scale, alpha, beta, frames, fps, seed):
               help="Folder of served models (holds models.config).")
 @click.option("--name", required=True, help="Model name in TF Serving.")
 @click.option("--version", type=click.IntRange(min=1), help="Default: the next free number.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+@click.option("--max-pixels", type=click.IntRange(min=1), default=SERVING_MAX_PIXELS,
+              show_default=True,
               help="Largest output (pixels x samples) a request may ask for.")
 @user_errors
 def export(model_dir, base_path, name, version, max_pixels):
     """Write a SavedModel for TF Serving: BASE/NAME/VERSION and BASE/models.config."""
-    from .export import DEFAULT_MAX_PIXELS
     from .export import export as run_export
     from .singan import load
 
-    target = run_export(load(model_dir), base_path, name, version,
-                        max_pixels or DEFAULT_MAX_PIXELS)
+    target = run_export(load(model_dir), base_path, name, version, max_pixels)
     click.echo(f"wrote {target} and {Path(base_path) / 'models.config'}")
 
 
@@ -429,23 +436,22 @@ def export(model_dir, base_path, name, version, max_pixels):
 @click.option("--auth-token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="File holding a token every request must send as "
                    "'authorization: Bearer TOKEN' (REST 401 / gRPC UNAUTHENTICATED).")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+@click.option("--max-pixels", type=click.IntRange(min=1), default=SERVING_MAX_PIXELS,
+              show_default=True,
               help="Refuse requests for more output pixels x samples than this "
-                   "(RESOURCE_EXHAUSTED / 413).  [default: 2097152]")
-@click.option("--max-request-bytes", type=click.IntRange(min=1024), default=None,
-              help="Largest request body or gRPC message accepted (RESOURCE_EXHAUSTED / "
-                   "413).  [default: 32 MiB]")
+                   "(RESOURCE_EXHAUSTED / 413).")
+@click.option("--max-request-bytes", type=click.IntRange(min=1024),
+              default=SERVING_MAX_REQUEST_BYTES, show_default=True,
+              help="Largest request body or gRPC message accepted (RESOURCE_EXHAUSTED / 413).")
 @user_errors
 def serve(model_config_file, port, rest_api_port, host, tls_cert, tls_key, auth_token_file,
           max_pixels, max_request_bytes):
     """Serve exported models over TF Serving's gRPC and REST APIs."""
-    from .export import DEFAULT_MAX_PIXELS
-    from .serving import DEFAULT_MAX_REQUEST_BYTES, ModelServer, Security
+    from .serving import ModelServer, Security
 
     security = Security.from_files(tls_cert, tls_key, auth_token_file)
     server = ModelServer(model_config_file, port, rest_api_port, host,
-                         max_pixels or DEFAULT_MAX_PIXELS,
-                         max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+                         max_pixels, max_request_bytes=max_request_bytes,
                          security=security).start()
     click.echo(f"serving {', '.join(server.core.repository.base_paths)}: gRPC on "
                f"{host}:{server.port}, REST on {host}:{server.rest_port}"

@@ -25,7 +25,6 @@ from .sampler import SAMPLE_SIGNATURE, to_uint8
 from .tasks.editing import EDIT_DILATION, HARMONIZE_DILATION, blend_mask, resize_mask
 from .tasks.super_resolution import upscale
 
-DEFAULT_MAX_PIXELS = SERVING_MAX_PIXELS  # output pixels x samples per request
 CONFIG_NAME = "models.config"
 
 IMAGE = tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")
@@ -60,7 +59,7 @@ class ServedFacts:
 class SinGANServable(tf.Module):
     """What goes into the SavedModel: the sampler's generators and the task graphs."""
 
-    def __init__(self, model, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(self, model, max_pixels: int = SERVING_MAX_PIXELS):
         super().__init__(name="singan")
         self.sampler = model.sampler
         self.sizes = [tuple(s) for s in model.sizes]
@@ -192,7 +191,7 @@ def next_version(model_base: Path) -> int:
 
 
 def export(model, base_path, name: str, version: int | None = None,
-           max_pixels: int = DEFAULT_MAX_PIXELS) -> Path:
+           max_pixels: int = SERVING_MAX_PIXELS) -> Path:
     """Write BASE/NAME/VERSION and add NAME to BASE/models.config. Returns the version dir."""
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise SinGANError(f"model name {name!r}: use letters, digits, '-', '_' and '.'")

@@ -115,8 +115,7 @@ def fit_one(image: str, model_dir: str, config: dict, preset: str, seed: int) ->
             error = str(err)
     finished = _finished_scales(model_dir)
     if error and finished is None and fmt.is_empty(model_dir):
-        shutil.rmtree(model_dir)  # nothing was fitted: leave no directory (the reason is
-        #                            in the summary)
+        shutil.rmtree(model_dir)  # nothing fitted: no directory; the reason is in the summary
     return asdict(FitResult(image, str(model_dir), "failed" if error else "done",
                             finished[0] if finished else 0, time.perf_counter() - start,
                             error))
@@ -140,6 +139,7 @@ def fit_many(images, models_dir, config: SinGANConfig = FAST, preset: str = "fas
     Serving layout there."""
     ray = _ray()
     images = collect_images(images)
+    names = model_names(images)
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     results, pending = {}, {}
@@ -150,7 +150,7 @@ def fit_many(images, models_dir, config: SinGANConfig = FAST, preset: str = "fas
         num_cpus=cpus_per_fit, num_gpus=gpus_per_fit, max_retries=max_retries,
         runtime_env={"env_vars": {"TF_NUM_INTRAOP_THREADS": threads,
                                   "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": threads}})
-    for image, name in zip(images, model_names(images)):
+    for image, name in zip(images, names):
         model_dir = models_dir / name
         finished = _finished_scales(model_dir)
         if finished and finished[0] == finished[1]:
@@ -172,7 +172,7 @@ def fit_many(images, models_dir, config: SinGANConfig = FAST, preset: str = "fas
                                              finished[0] if finished else 0,
                                              time.perf_counter() - start, reason))
         report(_progress_line(results, len(pending), total, time.perf_counter() - start))
-    ordered = [results[name] for name in model_names(images)]
+    ordered = [results[name] for name in names]
     write_text(models_dir / SUMMARY, json.dumps(ordered, indent=2) + "\n")
     if export_base is not None:
         export_finished(ordered, export_base, report)

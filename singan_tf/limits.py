@@ -10,6 +10,7 @@ from .errors import SinGANError
 
 CLI_MAX_PIXELS = 16 * 2 ** 20      # per generated batch of the CLI: ~7 GiB at 32 channels
 SERVING_MAX_PIXELS = 2 * 2 ** 20   # per request: a served 32-channel model stays under 2 GiB
+SERVING_MAX_REQUEST_BYTES = 32 * 2 ** 20  # a 4K PNG, or a raw 1920x1080 image as int_val
 MAX_ANIMATION_FRAMES = 10_000      # the GIF writer keeps every frame (1 byte per pixel)
 
 

@@ -80,7 +80,8 @@ def save_scale(model_dir, scale: int, generator, discriminator, z_opt) -> None:
 
 
 # What a model directory holds that singan-tf wrote: all that `remove_model` deletes.
-OWNED_FILES = (MANIFEST, REALS, LOG, f".{MANIFEST}.tmp", f".{REALS}.tmp.npz")
+OWNED_FILES = (MANIFEST, REALS, LOG, atomic.temporary_name(MANIFEST),
+               atomic.temporary_name(REALS, ".npz"))
 OWNED_DIRS = ("scales", "previews", "logs")
 
 

@@ -35,13 +35,13 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      prediction_service_pb2_grpc)
 
 from .errors import SinGANError
-from .export import DEFAULT_MAX_PIXELS, ServedFacts, read_models_config
+from .export import ServedFacts, read_models_config
+from .limits import SERVING_MAX_PIXELS, SERVING_MAX_REQUEST_BYTES
 from .request_decoding import (RequestError, from_json, from_tensor_proto, invalid,
                                not_found, too_large)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_REQUEST_BYTES = 32 * 2 ** 20  # a 4K PNG, or a raw 1920x1080 image as int_val
 REQUEST_TIMEOUT_S = 60.0                  # to receive a REST body: a stalled client is cut off
 
 HTTP_STATUS = {grpc.StatusCode.NOT_FOUND: HTTPStatus.NOT_FOUND,
@@ -144,8 +144,8 @@ class PredictionCore:
     """Signature lookup, input decoding and checks, the size limit and the call: shared by
     gRPC and REST."""
 
-    def __init__(self, repository: ModelRepository, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
+    def __init__(self, repository: ModelRepository, max_pixels: int = SERVING_MAX_PIXELS,
+                 max_request_bytes: int = SERVING_MAX_REQUEST_BYTES):
         self.repository = repository
         self.max_pixels = max_pixels
         self.max_request_bytes = max_request_bytes
@@ -499,7 +499,9 @@ class RestApi:
                 raw = {next(iter(specs)): raw}
         else:
             raw = self._columns(body["instances"], specs)
-        _, _, outputs = self.core.predict(name, version, signature_name, raw, from_json)
+        # The version whose signature shaped `raw`, even if a newer one appeared since.
+        _, _, outputs = self.core.predict(name, servable.version, signature_name, raw,
+                                          from_json)
         if "inputs" in body:
             values = {k: _to_json(v) for k, v in outputs.items()}
             return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
@@ -528,9 +530,9 @@ class ModelServer:
     """gRPC and REST servers over one repository. Ports 0 pick free ports (tests)."""
 
     def __init__(self, config_file, port: int = 8500, rest_api_port: int = 8501,
-                 host: str = "127.0.0.1", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 host: str = "127.0.0.1", max_pixels: int = SERVING_MAX_PIXELS,
                  poll_seconds: float = 1.0, workers: int = 8,
-                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+                 max_request_bytes: int = SERVING_MAX_REQUEST_BYTES,
                  security: Security = Security()):
         self.core = PredictionCore(ModelRepository(config_file, poll_seconds), max_pixels,
                                    max_request_bytes)

@@ -10,8 +10,8 @@ import tensorflow as tf
 from . import model_dir as fmt
 from .config import SinGANConfig
 from .errors import SinGANError
-from .seeds import resolve_seed
 from .sampler import PyramidSampler, reconstruct_pyramid, to_uint8
+from .seeds import resolve_seed
 
 
 class SinGAN:

@@ -6,17 +6,16 @@ Scales below `start_scale` keep the reconstruction, so the scene stays put and m
 """
 from __future__ import annotations
 
-
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
 from ..atomic import atomic_file
 from ..errors import SinGANError
-from ..seeds import resolve_seed
 from ..images import to_uint8
 from ..pyramid import resize
 from ..sampler import forward_step
+from ..seeds import resolve_seed
 
 FRAME_BATCH = 10  # frames per generator call: bounds memory at 250 px
 

@@ -2,13 +2,12 @@
 editing and harmonization (reference: "Using a trained model")."""
 from __future__ import annotations
 
-
 import numpy as np
 import tensorflow as tf
 
-from ..seeds import resolve_seed
 from ..images import load_image, to_uint8
 from ..pyramid import resize
+from ..seeds import resolve_seed
 
 
 def check_injection_scale(model, start_scale: int) -> None:

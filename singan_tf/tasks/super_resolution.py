@@ -11,16 +11,15 @@ added detail stays (RMS from bicubic 21.3 and 21.0 levels; scripts/sr_fidelity.p
 """
 from __future__ import annotations
 
-
 import numpy as np
 import tensorflow as tf
 
 from ..config import sr_steps
 from ..errors import SinGANError
-from ..seeds import resolve_seed
 from ..images import to_uint8
 from ..pyramid import noise_channels, resize
 from ..sampler import forward_step
+from ..seeds import resolve_seed
 
 
 def check_super_resolution(model, factor: float | None) -> float:
