@@ -30,7 +30,7 @@ import singan_tf
 from singan_tf import machine
 from singan_tf.images import load_image
 from singan_tf.pyramid import pyramid_spec
-from singan_tf.trainer import build_scale, compile_scale, random_path_dataset
+from singan_tf.scale_training import build_scale, compile_scale, random_path_dataset
 
 
 ONEDNN_SETTINGS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "ONEDNN_DEFAULT_FPMATH_MODE")
@@ -108,8 +108,8 @@ def time_random_path(model, banks=(0, 64), iterations=30):
     rows = []
     for bank in banks:
         start = time.perf_counter()
-        inputs = iter(random_path_dataset(real, model.sampler, scale, model.config.critic_steps,
-                                          seed=1, bank_size=bank))
+        inputs = iter(random_path_dataset(real, model.pyramid.coarser(scale),
+                                          model.config.critic_steps, seed=1, bank_size=bank))
         next(inputs)
         setup = time.perf_counter() - start
         start = time.perf_counter()

@@ -42,25 +42,22 @@ def child(args) -> None:
 
     from singan_tf import FAST
     from singan_tf import model_dir as fmt
-    from singan_tf.sampler import reconstruct_pyramid, reconstruction_input
-    from singan_tf.trainer import build_scale, compile_scale
+    from singan_tf.scale_training import build_scale, compile_scale
+    from singan_tf.trained_pyramid import Pyramid
 
     cfg, n = FAST.replace(steps_per_execution=1), args.scale
     keras.utils.set_random_seed(0)
     if args.model:
         manifest = fmt.read_manifest(args.model)
         size = tuple(manifest["sizes"][n])
-        finished = [fmt.load_scale(args.model, m) for m in range(n)]
-        amps = [s["noise_amp"] for s in manifest["scales"][:n]]
-        sizes = [tuple(s) for s in manifest["sizes"]]
-        recs = reconstruct_pyramid([f.generator for f in finished], amps,
-                                   [f.z_opt for f in finished], sizes)
+        frozen = Pyramid(fmt.load_trained_scales(args.model, manifest)).coarser(n)
         real = tf.constant(fmt.load_reals(args.model, manifest["num_scales"])[n][None])
-        rec_prev = reconstruction_input(recs, sizes, n)
+        rec_prev = frozen.reconstruction_input(n, size)
         scale = build_scale(cfg, n, size, seed=0)
         if cfg.inherits_weights(n):
-            scale.generator.set_weights(finished[-1].generator.get_weights())
-            scale.discriminator.set_weights(finished[-1].discriminator.get_weights())
+            scale.generator.set_weights(frozen.scales[-1].generator.get_weights())
+            scale.discriminator.set_weights(
+                fmt.load_scale(args.model, n - 1).discriminator.get_weights())
     else:
         size = tuple(args.size)
         scale = build_scale(cfg, n, size, seed=0)

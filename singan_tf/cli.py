@@ -8,14 +8,12 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from . import config as configs
 from .errors import SinGANError
 from .limits import (CLI_MAX_PIXELS, MAX_ANIMATION_FRAMES, SERVING_MAX_PIXELS,
                      SERVING_MAX_REQUEST_BYTES)
 
-SAMPLE_BATCH = 16  # images generated per call; bounds memory for large -n
 SEED_RANGE = click.IntRange(0, 2 ** 62)  # seeds are int64 (sample adds its batch index)
 
 
@@ -200,31 +198,22 @@ def fit_many_command(images, models_dir, preset, max_size, min_size, iters, sett
 def sample(model_dir, out_dir, num, scale_h, scale_w, start_scale, seed, max_pixels):
     """Write NUM random samples of a trained model as PNG files."""
     from .images import save_png
-    from .limits import check_pixels
     from .seeds import resolve_seed
     from .singan import load
 
     model = load(model_dir)
-    model.check_sample_args(num, scale_h, scale_w, start_scale)
-    height, width = (round(length * factor)
-                     for length, factor in zip(model.sizes[-1], (scale_h, scale_w)))
-    check_pixels(height * width, max_pixels, f"a {height}x{width} sample")
-    batch_size = min(SAMPLE_BATCH, max_pixels // (height * width))
+    seed = resolve_seed(seed)
+    batches = model.sample_batches(num, scale_h, scale_w, start_scale, seed, max_pixels)
     if out_dir.exists() and not out_dir.is_dir():
         raise SinGANError(f"{out_dir} exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed = resolve_seed(seed)
-    written = 0
+    height, width = model.output_size(scale_h, scale_w)
     with click.progressbar(length=num, label="sampling", file=sys.stderr) as bar:
-        for batch, first in enumerate(range(0, num, batch_size)):
-            count = min(batch_size, num - first)
-            images = model.sample(count, scale_h, scale_w, start_scale, seed=seed + batch)
+        for first, images in batches:
             for i, image in enumerate(images):
                 save_png(out_dir / f"sample_{first + i:04d}.png", image)
-            written += count
-            bar.update(count)
-    click.echo(f"wrote {written} samples of {images.shape[1]}x{images.shape[2]} to {out_dir} "
-               f"(seed {seed})")
+            bar.update(len(images))
+    click.echo(f"wrote {num} samples of {height}x{width} to {out_dir} (seed {seed})")
 
 
 def _output_file(path: Path, suffixes) -> Path:
@@ -291,34 +280,34 @@ def _blend_command(task, model_dir, image_path, mask_path, output, start_scale, 
     click.echo(f"wrote {output} (blended inside the mask) and {raw} (generator output)")
 
 
-@main.command()
-@MODEL_DIR
-@click.option("--edited", required=True, type=click.Path(path_type=Path),
-              help="The training image with a crude edit.")
-@click.option("--mask", required=True, type=click.Path(path_type=Path),
-              help="White where the edit is (same size as --edited).")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
-@START_SCALE
-@SEED
-@user_errors
-def edit(model_dir, edited, mask, output, start_scale, seed):
+def _blend_options(image_option: str, image_help: str):
+    """The options edit and harmonize share: the model, the image to inject and its mask,
+    the output, start scale and seed."""
+    options = [main.command(), MODEL_DIR,
+               click.option(image_option, "image_path", required=True,
+                            type=click.Path(path_type=Path), help=image_help),
+               click.option("--mask", required=True, type=click.Path(path_type=Path),
+                            help=f"White where the change is (same size as {image_option})."),
+               click.option("-o", "--output", required=True, type=click.Path(path_type=Path)),
+               START_SCALE, SEED, user_errors]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
+@_blend_options("--edited", "The training image with a crude edit.")
+def edit(model_dir, image_path, mask, output, start_scale, seed):
     """Make a crude edit blend in; writes OUT.png and OUT_raw.png."""
-    _blend_command("edit", model_dir, edited, mask, output, start_scale, seed)
+    _blend_command("edit", model_dir, image_path, mask, output, start_scale, seed)
 
 
-@main.command()
-@MODEL_DIR
-@click.option("--naive", required=True, type=click.Path(path_type=Path),
-              help="The training image with an object pasted in.")
-@click.option("--mask", required=True, type=click.Path(path_type=Path),
-              help="White where the object is (same size as --naive).")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
-@START_SCALE
-@SEED
-@user_errors
-def harmonize(model_dir, naive, mask, output, start_scale, seed):
+@_blend_options("--naive", "The training image with an object pasted in.")
+def harmonize(model_dir, image_path, mask, output, start_scale, seed):
     """Match a pasted object to the training image's look; writes OUT.png and OUT_raw.png."""
-    _blend_command("harmonize", model_dir, naive, mask, output, start_scale, seed)
+    _blend_command("harmonize", model_dir, image_path, mask, output, start_scale, seed)
 
 
 @main.command("super-resolve")
@@ -478,13 +467,21 @@ def client():
 @click.option("--scale-w", type=POSITIVE, default=1.0, show_default=True)
 @click.option("--start-scale", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--version", type=click.IntRange(min=1))
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM certificate to trust: connect with TLS (a server run with --tls-cert).")
+@click.option("--auth-token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File holding the server's bearer token (serve --auth-token-file).")
 @user_errors
-def client_sample(server, model, num, out_dir, seed, scale_h, scale_w, start_scale, version):
+def client_sample(server, model, num, out_dir, seed, scale_h, scale_w, start_scale, version,
+                  tls_ca, auth_token_file):
     """Draw samples through the PredictionService gRPC API and write PNGs."""
     from .client import sample as remote_sample
     from .images import save_png
+    from .serving import Security
 
-    images = remote_sample(server, model, num, seed, scale_h, scale_w, start_scale, version)
+    token = Security.from_files(token_file=auth_token_file).token
+    images = remote_sample(server, model, num, seed, scale_h, scale_w, start_scale, version,
+                           tls_ca=tls_ca and tls_ca.read_bytes(), token=token)
     out_dir.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(images):
         save_png(out_dir / f"sample_{i:04d}.png", image)
@@ -504,31 +501,11 @@ def client_sample(server, model, num, out_dir, seed, scale_h, scale_w, start_sca
 @user_errors
 def evaluate(real_path, source, num, seed, inception_weights, json_path):
     """Score samples (SOURCE: a model directory or a folder of images) against the real image."""
-    from PIL import Image
+    from .metrics import evaluate_source
 
-    from .images import load_image, to_uint8
-    from .metrics import evaluate as run_evaluate
-
-    if (source / "singan.json").is_file():
-        from .singan import load
-        samples = list(load(source).sample(num, seed=seed))
-        origin = f"{num} samples of {source} (seed {seed})"
-    elif source.is_dir():
-        files = sorted(p for p in source.iterdir()
-                       if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"})
-        if len(files) < 2:
-            raise SinGANError(f"{source} holds {len(files)} images; evaluate needs at least 2")
-        samples = [to_uint8(load_image(f)[0]) for f in files]
-        origin = f"{len(files)} images in {source}"
-    else:
-        raise SinGANError(f"{source} is neither a model directory nor a folder of images")
-    real = to_uint8(load_image(real_path)[0])
-    height, width = samples[0].shape[:2]
-    if real.shape[:2] != (height, width):
-        click.echo(f"note: real image is {real.shape[0]}x{real.shape[1]}; resized to the "
-                   f"samples' {height}x{width} so patches compare at one scale")
-        real = np.asarray(Image.fromarray(real).resize((width, height), Image.BICUBIC))
-    result = run_evaluate(real / 255.0, [s / 255.0 for s in samples], inception_weights)
+    result, origin, notes = evaluate_source(real_path, source, num, seed, inception_weights)
+    for note in notes:
+        click.echo(f"note: {note}")
     click.echo(f"{origin} against {real_path}")
     click.echo(f"diversity (gray): {result['diversity']:.4f}   (published SinGAN: 0.35-0.50)")
     click.echo(f"patch SWD:        {result['swd']:.4f}   (lower is closer to the real patches)")

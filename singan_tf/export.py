@@ -20,9 +20,10 @@ from tensorflow_serving.config import model_server_config_pb2
 from .atomic import atomic_directory, write_text
 from .errors import SinGANError
 from .limits import SERVING_MAX_PIXELS
-from .pyramid import noise_channels, resize
-from .sampler import SAMPLE_SIGNATURE, to_uint8
-from .tasks.editing import EDIT_DILATION, HARMONIZE_DILATION, blend_mask, resize_mask
+from .pyramid import resize
+from .tasks.editing import (EDIT_DILATION, HARMONIZE_DILATION, blend_mask, composite,
+                            resize_mask)
+from .trained_pyramid import SAMPLE_SIGNATURE, retargeted_size, to_uint8
 from .tasks.super_resolution import upscale
 
 CONFIG_NAME = "models.config"
@@ -57,11 +58,11 @@ class ServedFacts:
 
 
 class SinGANServable(tf.Module):
-    """What goes into the SavedModel: the sampler's generators and the task graphs."""
+    """What goes into the SavedModel: the model's Pyramid and the task graphs around it."""
 
     def __init__(self, model, max_pixels: int = SERVING_MAX_PIXELS):
         super().__init__(name="singan")
-        self.sampler = model.sampler
+        self.pyramid = model.pyramid
         self.sizes = [tuple(s) for s in model.sizes]
         self.num_scales = model.num_scales
         self.max_pixels = int(max_pixels)
@@ -83,9 +84,11 @@ class SinGANServable(tf.Module):
     # Each check returns its assert ops; the work runs under tf.control_dependencies on
     # them, so a bad request fails with the check's message, not an error from the work.
     def _check_pixels(self, height, width, count=1):
-        pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64) * tf.cast(count, tf.int64)
+        # float64: the product of large sides and counts cannot wrap as an int64 could
+        pixels = tf.cast(height, tf.float64) * tf.cast(width, tf.float64) * \
+            tf.cast(count, tf.float64)
         return [tf.debugging.assert_less_equal(
-            pixels, tf.constant(self.max_pixels, tf.int64),
+            pixels, tf.constant(self.max_pixels, tf.float64),
             f"request too large: more than {self.max_pixels} output pixels x samples")]
 
     def _check_start_scale(self, start_scale, lowest):
@@ -102,11 +105,10 @@ class SinGANServable(tf.Module):
                   tf.debugging.assert_positive(scale_w, "scale_w must be positive")]
         checks += self._check_start_scale(start_scale, 0)
         with tf.control_dependencies(checks):
-            h, w = self.sizes[-1]
-            checks = self._check_pixels(tf.round(h * scale_h), tf.round(w * scale_w),
-                                        num_samples)
+            size = retargeted_size(*self.sizes[-1], scale_h, scale_w)
+            checks = self._check_pixels(size[0], size[1], num_samples)
         with tf.control_dependencies(checks):
-            return self.sampler.sample(seed, num_samples, scale_h, scale_w, start_scale)
+            return self.pyramid.sample(seed, num_samples, scale_h, scale_w, start_scale)
 
     # ---------------------------------------------------------- injection
     def _prepare(self, image):
@@ -118,9 +120,7 @@ class SinGANServable(tf.Module):
 
     def _inject(self, image, start_scale, seed):
         with tf.control_dependencies(self._check_start_scale(start_scale, 1)):
-            coarser = tf.gather(tf.constant(self.sizes), start_scale - 1)
-            return self.sampler.run(seed, 1, self.sizes, start_scale=start_scale,
-                                    first_input=resize(image, coarser))
+            return self.pyramid.inject(image, start_scale, seed)
 
     def _blend(self, image, mask, start_scale, seed, dilation):
         same_size = tf.debugging.assert_equal(tf.shape(mask)[1:3], tf.shape(image)[1:3],
@@ -128,9 +128,8 @@ class SinGANServable(tf.Module):
         with tf.control_dependencies([same_size]):
             image = self._prepare(image)
         mask = resize_mask(tf.cast(mask, tf.float32) / 255.0, self.sizes[-1])
-        weights = blend_mask(mask, dilation)[..., None]
         out = self._inject(image, start_scale, seed)
-        return {"image": to_uint8(weights * out + (1 - weights) * image)}
+        return {"image": to_uint8(composite(out, image, blend_mask(mask, dilation)))}
 
     @tf.function(input_signature=[IMAGE, START_SCALE, SEED], autograph=False)
     def paint2image(self, image, start_scale, seed):
@@ -165,9 +164,8 @@ class SinGANServable(tf.Module):
                                     tf.round(tf.cast(width, tf.float32) * self.sr_factor))
         with tf.control_dependencies(checks):
             image = tf.identity(image)
-        x = upscale(self.sampler.generators[-1], self.sampler.noise_amps[-1],
-                    tf.cast(image, tf.float32) / 127.5 - 1.0, self.sr_factor, seed,
-                    noise_channels(self.num_scales - 1))
+        x = upscale(self.pyramid, tf.cast(image, tf.float32) / 127.5 - 1.0, self.sr_factor,
+                    seed)
         return {"image": to_uint8(x)}
 
     def _super_resolve_bytes(self, image_bytes, seed):

@@ -13,6 +13,8 @@ Read SWD together with diversity: copying the training image scores SWD 0, diver
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import linalg, ndimage
 
@@ -151,3 +153,40 @@ def evaluate(real: np.ndarray, samples: list[np.ndarray], inception_weights=None
     else:
         result["sifid"] = None
     return result
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+def evaluate_source(real_path, source, num: int = 50, seed: int = 0,
+                    inception_weights=None) -> tuple[dict, str, list[str]]:
+    """`evaluate` on files: SOURCE is a model directory (num samples drawn with seed) or a
+    folder of images. The real image is resized to the samples' size when it differs, so
+    patches compare at one scale. Returns (result, where the samples came from, notes)."""
+    from PIL import Image
+
+    from .errors import SinGANError
+    from .images import load_image, to_uint8
+    from .singan import load
+
+    source = Path(source)
+    if (source / "singan.json").is_file():
+        samples = list(load(source).sample(num, seed=seed))
+        origin = f"{num} samples of {source} (seed {seed})"
+    elif source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if len(files) < 2:
+            raise SinGANError(f"{source} holds {len(files)} images; evaluate needs at least 2")
+        samples = [to_uint8(load_image(f)[0]) for f in files]
+        origin = f"{len(files)} images in {source}"
+    else:
+        raise SinGANError(f"{source} is neither a model directory nor a folder of images")
+    notes = []
+    real = to_uint8(load_image(real_path)[0])
+    height, width = samples[0].shape[:2]
+    if real.shape[:2] != (height, width):
+        notes.append(f"real image is {real.shape[0]}x{real.shape[1]}; resized to the samples' "
+                     f"{height}x{width} so patches compare at one scale")
+        real = np.asarray(Image.fromarray(real).resize((width, height), Image.BICUBIC))
+    result = evaluate(real / 255.0, [s / 255.0 for s in samples], inception_weights)
+    return result, origin, notes

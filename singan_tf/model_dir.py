@@ -33,6 +33,7 @@ from . import atomic
 from . import models  # noqa: F401  (registers the Keras classes for loading)
 from .config import SinGANConfig
 from .errors import ModelDirError, SinGANError
+from .trained_pyramid import TrainedScale
 
 FORMAT = "singan-tf-model"
 FORMAT_VERSION = 1
@@ -231,6 +232,16 @@ def load_scale(model_dir, scale: int) -> ScaleFiles:
         raise ModelDirError(f"scale {scale} in {model_dir} is corrupt: {err}") from None
     generator.trainable = False
     return ScaleFiles(generator, discriminator, z_opt)
+
+
+def load_trained_scales(model_dir, manifest: dict) -> list[TrainedScale]:
+    """Every finished scale's generator, noise amplitude, z_opt and size."""
+    scales = []
+    for n, record in enumerate(manifest["scales"]):
+        files = load_scale(model_dir, n)
+        scales.append(TrainedScale(files.generator, float(record["noise_amp"]), files.z_opt,
+                                   tuple(manifest["sizes"][n])))
+    return scales
 
 
 def damaged_files(model_dir, manifest: dict) -> list[str]:

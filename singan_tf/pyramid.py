@@ -61,11 +61,6 @@ def pyramid_spec(height: int, width: int, min_size: int, max_size: int,
     return PyramidSpec(tuple(sizes), factor)
 
 
-def retarget(size: tuple[int, int], scale_h: float, scale_w: float) -> tuple[int, int]:
-    """Size of one scale when sampling at scale_h x scale_w of the training size."""
-    return max(1, round(size[0] * scale_h)), max(1, round(size[1] * scale_w))
-
-
 def noise_channels(scale: int) -> int:
     """Scale 0 draws one noise channel broadcast to RGB; finer scales draw three."""
     return 1 if scale == 0 else 3

@@ -39,6 +39,7 @@ from .export import ServedFacts, read_models_config
 from .limits import SERVING_MAX_PIXELS, SERVING_MAX_REQUEST_BYTES
 from .request_decoding import (RequestError, from_json, from_tensor_proto, invalid,
                                not_found, too_large)
+from .trained_pyramid import retargeted_size
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +187,9 @@ class PredictionCore:
         running it."""
         facts = servable.facts
         if signature_name == "serving_default":
-            h, w = facts.finest_size
-            count = int(inputs["num_samples"])
-            pixels = count * round(h * float(inputs["scale_h"])) * round(w * float(inputs["scale_w"]))
+            h, w = retargeted_size(*facts.finest_size, float(inputs["scale_h"]),
+                                   float(inputs["scale_w"])).numpy()
+            pixels = int(inputs["num_samples"]) * int(h) * int(w)
         else:
             if "image_bytes" in inputs:
                 h, w = _image_size(bytes(np.asarray(inputs["image_bytes"]).item()))

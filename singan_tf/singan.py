@@ -10,26 +10,27 @@ import tensorflow as tf
 from . import model_dir as fmt
 from .config import SinGANConfig
 from .errors import SinGANError
-from .sampler import PyramidSampler, reconstruct_pyramid, to_uint8
+from .limits import CLI_MAX_PIXELS, check_pixels
 from .seeds import resolve_seed
+from .trained_pyramid import Pyramid, retargeted_size, to_uint8
+
+SAMPLE_BATCH = 16  # images generated per call by sample_batches; bounds memory for many
 
 
 class SinGAN:
-    """The frozen pyramid of generators. Arrays in and out are uint8 HxWx3."""
+    """A trained model: its manifest, training images and `Pyramid`. Arrays in and out
+    are uint8 HxWx3."""
 
-    def __init__(self, manifest: dict, generators, z_opts, reals, path=None):
+    def __init__(self, manifest: dict, pyramid: Pyramid, reals, path=None):
         self.manifest = manifest
         self.path = Path(path) if path else None
         self.config = SinGANConfig.from_dict(manifest["config"])
-        self.sizes = [tuple(s) for s in manifest["sizes"]]
-        self.noise_amps = [float(s["noise_amp"]) for s in manifest["scales"]]
-        self.generators = list(generators)
-        self.z_opts = [np.asarray(z, np.float32) for z in z_opts]
+        self.pyramid = pyramid
         self.reals = [np.asarray(r, np.float32) for r in reals]
-        reconstructions = reconstruct_pyramid(self.generators, self.noise_amps, self.z_opts,
-                                              self.sizes)
-        self.sampler = PyramidSampler(self.generators, self.noise_amps, self.sizes,
-                                      reconstructions)
+
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        return self.pyramid.sizes
 
     def discriminator(self, scale: int):
         """D of one scale, read from the model directory (only fine-tuning needs it)."""
@@ -39,7 +40,7 @@ class SinGAN:
 
     @property
     def num_scales(self) -> int:
-        return len(self.generators)
+        return self.pyramid.num_scales
 
     def sample(self, num: int = 1, scale_h: float = 1.0, scale_w: float = 1.0,
                start_scale: int = 0, seed: int | None = None) -> np.ndarray:
@@ -50,15 +51,37 @@ class SinGAN:
         """
         self.check_sample_args(num, scale_h, scale_w, start_scale)
         seed = resolve_seed(seed)
-        out = self.sampler.sample(tf.constant(seed, tf.int64), tf.constant(num, tf.int32),
+        out = self.pyramid.sample(tf.constant(seed, tf.int64), tf.constant(num, tf.int32),
                                   tf.constant(scale_h, tf.float32),
                                   tf.constant(scale_w, tf.float32),
                                   tf.constant(start_scale, tf.int32))
         return out["images"].numpy()
 
+    def output_size(self, scale_h: float = 1.0, scale_w: float = 1.0) -> tuple[int, int]:
+        """The size of a sample at scale_h x scale_w of the training size."""
+        return tuple(int(v) for v in retargeted_size(*self.sizes[-1], scale_h, scale_w).numpy())
+
+    def sample_batches(self, num: int, scale_h: float = 1.0, scale_w: float = 1.0,
+                       start_scale: int = 0, seed: int | None = None,
+                       max_pixels: int = CLI_MAX_PIXELS):
+        """`num` samples as (index of the first, uint8 batch) pairs, each batch under
+        `max_pixels` output pixels; batch b draws with seed + b. The arguments are checked
+        now, before the first batch is asked for."""
+        self.check_sample_args(num, scale_h, scale_w, start_scale)
+        height, width = self.output_size(scale_h, scale_w)
+        check_pixels(height * width, max_pixels, f"a {height}x{width} sample")
+        batch_size = min(SAMPLE_BATCH, max_pixels // (height * width))
+        seed = resolve_seed(seed)
+
+        def batches():
+            for batch, first in enumerate(range(0, num, batch_size)):
+                count = min(batch_size, num - first)
+                yield first, self.sample(count, scale_h, scale_w, start_scale, seed=seed + batch)
+        return batches()
+
     def reconstruct(self) -> np.ndarray:
         """The finest reconstruction from the fixed noise: should look like the training image."""
-        return to_uint8(self.sampler.reconstructions[-1]).numpy()
+        return to_uint8(self.pyramid.reconstructions[-1]).numpy()
 
     def check_start_scale(self, start_scale: int, lowest: int = 0, what: str = "") -> None:
         """start_scale in lowest..N-1 (injection needs a scale below it: lowest 1)."""
@@ -86,6 +109,4 @@ def load(path) -> SinGAN:
         raise SinGANError(f"{path} is incomplete: {done} of {total} scales trained; "
                           f"finish it with `singan-tf fit IMAGE -o {path} --resume`")
     reals = fmt.load_reals(path, total)
-    scales = [fmt.load_scale(path, n) for n in range(total)]
-    return SinGAN(manifest, [s.generator for s in scales], [s.z_opt for s in scales], reals,
-                  path=path)
+    return SinGAN(manifest, Pyramid(fmt.load_trained_scales(path, manifest)), reals, path=path)

@@ -19,88 +19,16 @@ from .config import FAST, SinGANConfig
 from .errors import ImageError, ModelDirError, ScaleDivergedError, SinGANError
 from .health import ScaleHealth, psnr
 from .images import contact_sheet, load_image, save_png, to_uint8
-from .models import Discriminator, Generator, SinGANScale
 from .progress import ScaleProgress, StopOnNonFinite, format_seconds
 from .pyramid import noise_channels, pyramid_spec, real_pyramid
-from .sampler import (PyramidSampler, forward_step, reconstruct_pyramid,
-                      reconstruction_input)
+from .scale_training import steps_per_execution, train_scale
 from .singan import SinGAN, load
+from .trained_pyramid import Pyramid, TrainedScale, forward_step
 
 PREVIEW_SAMPLES = 4
 # A scale that fails the health check (health.py) is trained again from its initial
 # weights with another seed and these factors on the learning rates, then the fit stops.
 RETRY_LR_FACTORS = (1.0, 0.5, 0.25)
-BANK_CHUNK = 16  # random-path inputs computed per call when filling a bank (bounds memory)
-
-
-def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=None,
-                seed=None) -> SinGANScale:
-    """The SinGANScale of scale n (fresh G and D unless given)."""
-    width = cfg.channels(n)
-    layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
-                  leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
-    return SinGANScale(generator or Generator(width, **layers),
-                       discriminator or Discriminator(width, **layers), size,
-                       noise_channels=noise_channels(n), alpha=cfg.alpha,
-                       gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
-                       generator_steps=cfg.generator_steps, seed=seed,
-                       crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(n),
-                       name=f"singan_scale_{n:02d}")
-
-
-def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None,
-                  lr_factor: float = 1.0) -> None:
-    """Adam for G and D with the reference's lr cut, XLA and steps_per_execution from cfg.
-    lr_factor scales both learning rates (a retry after divergence trains more gently)."""
-    iterations = iterations or cfg.iters_per_scale
-
-    def adam(lr, steps_per_iteration):
-        lr *= lr_factor
-        decay_step = int(cfg.lr_decay_at * iterations) * steps_per_iteration
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
-        return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
-
-    scale.compile(d_optimizer=adam(cfg.lr_d, cfg.critic_steps),
-                  g_optimizer=adam(cfg.lr_g, cfg.generator_steps),
-                  jit_compile=cfg.jit_compile,
-                  steps_per_execution=steps_per_execution(cfg, iterations))
-
-
-def random_path_dataset(real, frozen: PyramidSampler, n: int, critic_steps: int, seed: int,
-                        transform=None, bank_size: int = 0) -> tf.data.Dataset:
-    """(real, prevs) per iteration; prevs are random-path inputs, one per critic step.
-
-    bank_size 0 draws fresh ones every iteration (the reference); otherwise they are drawn
-    from `bank_size` inputs computed once, which saves running every coarser generator
-    `critic_steps` times per iteration. `transform` maps the prevs first (paint-to-image
-    quantizes them to the paint colours).
-    """
-    seed = tf.constant(seed, tf.int64)
-    if bank_size:
-        chunks = [frozen.random_input(n, min(BANK_CHUNK, bank_size - start),
-                                      tf.stack([seed, -1 - start]))
-                  for start in range(0, bank_size, BANK_CHUNK)]
-        bank = tf.concat(chunks, axis=0)
-
-    def element(step):
-        if bank_size:
-            picks = tf.random.stateless_uniform([critic_steps], tf.stack([seed, step]),
-                                                maxval=bank_size, dtype=tf.int32)
-            prevs = tf.gather(bank, picks)
-        else:
-            prevs = frozen.random_input(n, critic_steps, tf.stack([seed, step]))
-        return real, prevs if transform is None else transform(prevs)
-
-    return tf.data.Dataset.counter().map(element).prefetch(2)
-
-
-def steps_per_execution(cfg: SinGANConfig, iterations: int | None = None) -> int:
-    """Keras runs whole executions (it would train 40 steps for 35 at 10 per execution),
-    so use the largest count up to the configured one that divides the iterations."""
-    iterations = iterations or cfg.iters_per_scale
-    return max(d for d in range(1, min(cfg.steps_per_execution, iterations) + 1)
-               if iterations % d == 0)
 
 
 class PyramidTrainer:
@@ -253,37 +181,33 @@ class PyramidTrainer:
     def _train(self, manifest, reals, max_new_scales=None) -> SinGAN | None:
         cfg = self.config
         sizes = [tuple(s) for s in manifest["sizes"]]
-        noise_amps = [s["noise_amp"] for s in manifest["scales"]]
-        finished = [fmt.load_scale(self.model_dir, n) for n in range(len(manifest["scales"]))]
-        generators = [files.generator for files in finished]
-        discriminators = [files.discriminator for files in finished]
-        z_opts = [files.z_opt for files in finished]
-        reconstructions = reconstruct_pyramid(generators, noise_amps, z_opts, sizes)
+        pyramid = Pyramid(fmt.load_trained_scales(self.model_dir, manifest))
+        # The last finished D: a scale of the same width starts from its weights.
+        discriminator = (fmt.load_scale(self.model_dir, pyramid.num_scales - 1).discriminator
+                         if pyramid.num_scales else None)
         total = len(sizes)
-        stop = total if max_new_scales is None else min(total, len(generators) + max_new_scales)
+        stop = total if max_new_scales is None else min(total,
+                                                         pyramid.num_scales + max_new_scales)
         if self.announce:
             self._announce_plan(manifest)
-        for n in range(len(generators), stop):
+        for n in range(pyramid.num_scales, stop):
             self.current_scale = n
             started = time.perf_counter()
-            rec_prev = reconstruction_input(reconstructions, sizes, n)
+            rec_prev = pyramid.reconstruction_input(n, sizes[n])
             real = tf.constant(reals[n][None])
             amp = 1.0 if n == 0 else cfg.noise_amp_init * float(
                 tf.sqrt(tf.reduce_mean(tf.square(real - rec_prev))))
             z_opt = self._z_opt(n, sizes[n])
-            frozen = PyramidSampler(generators, noise_amps, sizes, reconstructions)
 
             def train(attempt, lr_factor):
-                return self._train_scale(n, sizes, real, rec_prev, amp, z_opt, frozen,
-                                         generators, discriminators, attempt, lr_factor)
+                return self._train_scale(n, sizes, real, rec_prev, amp, z_opt, pyramid,
+                                         discriminator, attempt, lr_factor)
             scale, history, reconstruction, health = self._train_until_healthy(
                 n, train, reals[n], rec_prev, amp, z_opt, manifest)
             scale.generator.trainable = False
-            reconstructions.append(reconstruction)
-            generators.append(scale.generator)
-            discriminators.append(scale.discriminator)
-            noise_amps.append(amp)
-            z_opts.append(z_opt)
+            pyramid = pyramid.extended(TrainedScale(scale.generator, amp, z_opt, sizes[n]),
+                                       reconstruction)
+            discriminator = scale.discriminator
             fmt.save_scale(self.model_dir, n, scale.generator, scale.discriminator, z_opt)
             seconds = time.perf_counter() - started
             losses = {k: float(v[-1]) for k, v in history.history.items()}
@@ -295,17 +219,17 @@ class PyramidTrainer:
             manifest.pop("failed_attempts", None)  # only ever the scale now finished
             manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
-            self._save_preview(n, generators, noise_amps, sizes, reconstructions, reals[n])
+            self._save_preview(n, pyramid, reals[n])
             self._log(f"scale {n}: {format_seconds(seconds)}, reconstruction "
                       f"{psnr(health.rec_error):.1f} dB (rec_loss {losses['rec_loss']:.4f}), "
                       f"noise_amp {amp:.4f}")
         self.current_scale = None
-        if len(generators) < total:
+        if pyramid.num_scales < total:
             return None
         if total:
             self._log(f"done: {total} scales in {format_seconds(manifest['train_seconds'])} "
                       f"-> {self.model_dir}")
-        return SinGAN(manifest, generators, z_opts, reals, path=self.model_dir)
+        return SinGAN(manifest, pyramid, reals, path=self.model_dir)
 
     def _announce_plan(self, manifest) -> None:
         sizes, done, total = manifest["sizes"], len(manifest["scales"]), manifest["num_scales"]
@@ -344,26 +268,19 @@ class PyramidTrainer:
             f"TF_ENABLE_ONEDNN_OPTS=0 (docs/performance.md; the attempts are listed under "
             f"'failed_attempts' in {fmt.MANIFEST})")
 
-    def _train_scale(self, n, sizes, real, rec_prev, amp, z_opt, frozen,
-                     generators, discriminators, attempt, lr_factor):
-        """One attempt at scale n: fresh (or inherited) weights, trained; (scale, history)."""
+    def _train_scale(self, n, sizes, real, rec_prev, amp, z_opt, frozen, discriminator,
+                     attempt, lr_factor):
+        """One attempt at scale n, fed by the `frozen` coarser scales: fresh weights, or
+        the coarser scale's G and `discriminator` when of the same width; returns
+        (scale, history). One seed per scale: a resumed fit draws exactly what an
+        uninterrupted one would."""
         cfg = self.config
-        seed = self._scale_seed(n, attempt)
-        # One seed per scale: a resumed fit draws exactly what an uninterrupted one would.
-        keras.utils.set_random_seed(seed)
-        scale = build_scale(cfg, n, sizes[n], seed=seed)
-        if cfg.inherits_weights(n):  # same width as the coarser scale: start from its weights
-            scale.generator.set_weights(generators[-1].get_weights())
-            scale.discriminator.set_weights(discriminators[-1].get_weights())
-        compile_scale(scale, cfg, cfg.iterations(n), lr_factor)
-        scale.noise_amp.assign(amp)
-        scale.z_opt.assign(z_opt)
-        scale.rec_prev.assign(rec_prev)
-        dataset = random_path_dataset(real, frozen, n, cfg.critic_steps, seed,
-                                      bank_size=cfg.random_path_bank)
-        history = scale.fit(dataset, epochs=1, steps_per_epoch=cfg.iterations(n), verbose=0,
-                            shuffle=False, callbacks=self._scale_callbacks(n, sizes, attempt))
-        return scale, history
+        start_from = ((frozen.scales[-1].generator, discriminator)
+                      if cfg.inherits_weights(n) else None)
+        return train_scale(cfg, n, real, frozen, rec_prev, amp, z_opt,
+                           seed=self._scale_seed(n, attempt), start_from=start_from,
+                           lr_factor=lr_factor,
+                           callbacks=self._scale_callbacks(n, sizes, attempt))
 
     def _scale_seed(self, n: int, attempt: int = 0) -> int:
         """The seed of scale n; a retry after divergence (attempt > 0) draws other numbers."""
@@ -393,10 +310,10 @@ class PyramidTrainer:
                 update_freq=steps_per_execution(cfg, cfg.iterations(n))))
         return callbacks + self.callbacks
 
-    def _save_preview(self, n, generators, noise_amps, sizes, reconstructions, real):
-        sampler = PyramidSampler(generators, noise_amps, sizes, reconstructions)
-        samples = sampler.run(self._scale_seed(n), PREVIEW_SAMPLES, sizes, stop_scale=n + 1)
-        images = [to_uint8(real), to_uint8(reconstructions[n])] + list(to_uint8(samples))
+    def _save_preview(self, n, pyramid: Pyramid, real):
+        samples = pyramid.run(self._scale_seed(n), PREVIEW_SAMPLES, pyramid.sizes)
+        images = [to_uint8(real), to_uint8(pyramid.reconstructions[n].numpy())] + \
+            list(to_uint8(samples))
         labels = ["real", "reconstruction"] + [f"sample {i + 1}" for i in range(PREVIEW_SAMPLES)]
         directory = self.model_dir / "previews"
         directory.mkdir(exist_ok=True)

@@ -7,8 +7,8 @@ import tensorflow as tf
 from singan_tf import ImageError, SinGANConfig
 from singan_tf.config import FAST, PAPER, preset
 from singan_tf.errors import SinGANError
-from singan_tf.pyramid import (fit_to_max_size, noise_channels, pyramid_spec, real_pyramid,
-                               resize, retarget)
+from singan_tf.pyramid import fit_to_max_size, noise_channels, pyramid_spec, real_pyramid, resize
+from singan_tf.trained_pyramid import MAX_SIDE, retargeted_size
 
 
 def test_reference_examples():
@@ -44,8 +44,10 @@ def test_too_small_image_is_refused():
 
 
 def test_retarget_and_noise_channels():
-    assert retarget((26, 34), 1.5, 0.5) == (39, 17)
-    assert retarget((3, 3), 0.1, 0.1) == (1, 1)
+    assert retargeted_size(26, 34, 1.5, 0.5).numpy().tolist() == [39, 17]
+    assert retargeted_size(3, 3, 0.1, 0.1).numpy().tolist() == [1, 1]
+    assert retargeted_size(25, 26, 0.5, 0.5).numpy().tolist() == [12, 13]  # half to even
+    assert retargeted_size(250, 250, 1e30, 1.0).numpy().tolist() == [MAX_SIDE, 250]
     assert noise_channels(0) == 1 and noise_channels(3) == 3
 
 

@@ -22,7 +22,7 @@ from singan_tf.cli import main
 from singan_tf.export import export, read_models_config
 from singan_tf.images import to_uint8
 from singan_tf.serving import ModelServer
-from singan_tf.tasks import edit, harmonize
+from singan_tf.tasks import edit, harmonize, paint2image
 from singan_tf.tasks.editing import blend_mask
 
 
@@ -132,24 +132,32 @@ def test_blend_mask_matches_scipy():
                                    expected, atol=1e-5)
 
 
-def test_served_edit_and_harmonize_match_the_cli(stub, fitted_model, edit_png, tmp_path):
-    """Same seed, same files: the served signatures and the Python API (what the CLI runs)
-    give the same image, within one level where float rounding differs."""
+def test_served_injection_tasks_match_the_cli(stub, fitted_model, edit_png, tmp_path):
+    """Same seed, same files: the served paint2image, edit and harmonize signatures and the
+    Python API (what the CLI runs) give the same image, within one level where float
+    rounding differs."""
     image, mask = edit_png
     (tmp_path / "image.png").write_bytes(image)
     (tmp_path / "mask.png").write_bytes(mask)
-    for task, signature in ((edit, "edit_bytes"), (harmonize, "harmonize_bytes")):
-        local = task(fitted_model, tmp_path / "image.png", tmp_path / "mask.png",
-                     start_scale=1, seed=5).blended
+    image_path, mask_path = tmp_path / "image.png", tmp_path / "mask.png"
+    tasks = {
+        "paint2image_bytes": lambda: paint2image(fitted_model, image_path, 1, seed=5).image,
+        "edit_bytes": lambda: edit(fitted_model, image_path, mask_path, start_scale=1,
+                                   seed=5).blended,
+        "harmonize_bytes": lambda: harmonize(fitted_model, image_path, mask_path,
+                                             start_scale=1, seed=5).blended,
+    }
+    for signature, run_locally in tasks.items():
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "tiny"
         request.model_spec.signature_name = signature
         request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(image))
-        request.inputs["mask_bytes"].CopyFrom(tf.make_tensor_proto(mask))
+        if signature != "paint2image_bytes":
+            request.inputs["mask_bytes"].CopyFrom(tf.make_tensor_proto(mask))
         request.inputs["start_scale"].CopyFrom(tf.make_tensor_proto(1, dtype=tf.int32))
         request.inputs["seed"].CopyFrom(tf.make_tensor_proto(5, dtype=tf.int64))
         served = tf.make_ndarray(stub.Predict(request, timeout=60).outputs["image"])[0]
-        difference = np.abs(served.astype(int) - local.astype(int))
+        difference = np.abs(served.astype(int) - run_locally().astype(int))
         assert difference.max() <= 1, (signature, difference.max())
 
 
@@ -492,6 +500,17 @@ def test_tls_and_bearer_token_on_both_protocols(exported, fitted_model, certific
         request = urllib.request.Request(url, headers={"Authorization": "Bearer s3cret"})
         with urllib.request.urlopen(request, context=context, timeout=30) as reply:
             assert reply.status == 200
+        # The CLI client, with the certificate to trust and the token file; then without
+        # the token: one error line.
+        call = ["client", "sample", "--server", f"127.0.0.1:{server.port}", "--model", "tiny",
+                "-n", "2", "--seed", "3", "-o", str(tmp_path / "remote"), "--tls-ca", str(cert)]
+        result = CliRunner().invoke(main, call + ["--auth-token-file", str(tmp_path / "token")])
+        assert result.exit_code == 0, result.output
+        written = [np.asarray(Image.open(tmp_path / "remote" / f"sample_{i:04d}.png"))
+                   for i in range(2)]
+        np.testing.assert_array_equal(np.stack(written), fitted_model.sample(2, seed=3))
+        result = CliRunner().invoke(main, call)
+        assert result.exit_code == 1 and "UNAUTHENTICATED" in result.output
     finally:
         server.stop()
     with pytest.raises(SinGANError, match="both a certificate and its key"):

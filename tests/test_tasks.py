@@ -94,12 +94,12 @@ def test_paint_to_image(fitted_model, edit_files):
 
 def test_quantized_paint_to_image_fine_tunes_a_copy(fitted_model, edit_files):
     edited, _, image = edit_files
-    before = [w.copy() for w in fitted_model.generators[1].get_weights()]
+    before = [w.copy() for w in fitted_model.pyramid.scales[1].generator.get_weights()]
     result = paint2image(fitted_model, edited, 1, quantize_colours=True, seed=0,
                          finetune_iters=5, verbose=0)
     assert result.image.shape == image.shape
     assert len(np.unique(result.quantized_paint.reshape(-1, 3), axis=0)) <= 5
-    for a, b in zip(before, fitted_model.generators[1].get_weights()):
+    for a, b in zip(before, fitted_model.pyramid.scales[1].generator.get_weights()):
         np.testing.assert_array_equal(a, b)  # the loaded model is left as it was
 
 

@@ -12,7 +12,8 @@ from singan_tf import ModelDirError, SinGANError
 from singan_tf.model_dir import MANIFEST, scale_dir
 from singan_tf.errors import ScaleDivergedError
 from singan_tf.health import ScaleHealth, psnr
-from singan_tf.trainer import RETRY_LR_FACTORS, PyramidTrainer, random_path_dataset
+from singan_tf.scale_training import random_path_dataset
+from singan_tf.trainer import RETRY_LR_FACTORS, PyramidTrainer
 
 from conftest import TINY, write_image
 
@@ -174,8 +175,8 @@ def test_bad_image_leaves_nothing_behind(tmp_path):
 def test_random_path_bank_draws_from_inputs_computed_once(fitted_model):
     model = fitted_model
     real = tf.constant(model.reals[2][None])
-    bank = random_path_dataset(real, model.sampler, 2, 3, seed=4, bank_size=5)
-    fresh = random_path_dataset(real, model.sampler, 2, 3, seed=4)
+    bank = random_path_dataset(real, model.pyramid.coarser(2), 3, seed=4, bank_size=5)
+    fresh = random_path_dataset(real, model.pyramid.coarser(2), 3, seed=4)
     drawn = [prevs.numpy() for _, prevs in bank.take(8)]
     assert all(p.shape == (3, *model.sizes[2], 3) for p in drawn)
     distinct = {p.tobytes() for prevs in drawn for p in prevs}

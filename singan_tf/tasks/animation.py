@@ -7,14 +7,11 @@ Scales below `start_scale` keep the reconstruction, so the scene stays put and m
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
 from ..atomic import atomic_file
 from ..errors import SinGANError
 from ..images import to_uint8
-from ..pyramid import resize
-from ..sampler import forward_step
 from ..seeds import resolve_seed
 
 FRAME_BATCH = 10  # frames per generator call: bounds memory at 250 px
@@ -51,24 +48,17 @@ def animation_frames(model, start_scale: int = 2, alpha: float = 0.1, beta: floa
     if frames < 2:
         raise SinGANError("an animation needs at least 2 frames")
     rng = np.random.default_rng(resolve_seed(seed))
-    walks = {n: NoiseWalk(model.z_opts[n], alpha, beta, rng)
+    pyramid = model.pyramid
+    walks = {n: NoiseWalk(pyramid.scales[n].z_opt, alpha, beta, rng)
              for n in range(start_scale, model.num_scales)}
-    return _frames(model, start_scale, walks, frames)
+    return _frames(pyramid, start_scale, walks, frames)
 
 
-def _frames(model, start_scale, walks, frames):
+def _frames(pyramid, start_scale, walks, frames):
     for first in range(0, frames, FRAME_BATCH):
         count = min(FRAME_BATCH, frames - first)
-        if start_scale == 0:
-            x = tf.zeros((count, *model.sizes[0], 3))
-        else:
-            rec = model.sampler.reconstructions[start_scale - 1][None]
-            x = tf.tile(resize(rec, model.sizes[start_scale]), [count, 1, 1, 1])
-        for n in range(start_scale, model.num_scales):
-            if n > start_scale:
-                x = resize(x, model.sizes[n])
-            z = walks[n].take(count)
-            x = forward_step(model.sampler.generators[n], model.noise_amps[n], z, x)
+        x = pyramid.run(0, count, pyramid.sizes, start_scale,
+                        noise=lambda n, shape, count=count: walks[n].take(count))
         yield from to_uint8(x.numpy())
 
 

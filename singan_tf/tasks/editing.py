@@ -66,6 +66,12 @@ def blend_mask(mask, dilation: int, sigma: float = MASK_BLUR_SIGMA):
     return tf.clip_by_value(x[..., 0], 0.0, 1.0)
 
 
+def composite(generated, image, weights):
+    """The regenerated image where `weights` [N, H, W] is 1, the input where it is 0."""
+    weights = tf.cast(weights, tf.float32)[..., None]
+    return weights * generated + (1.0 - weights) * image
+
+
 def default_start_scale(model, task: str) -> int:
     """Fine enough to keep the input's structure: N-3 for edits, N-2 for harmonization."""
     back = 3 if task == "edit" else 2
@@ -81,10 +87,10 @@ def _inject_and_blend(model, image_path, mask_path, start_scale, dilation, sigma
         raise SinGANError("the mask is empty (all black): nothing to change")
     if binary.all():
         raise SinGANError("the mask covers the whole image; use paint2image (no mask) instead")
-    weights = blend_mask(mask, dilation, sigma)[0].numpy()[..., None]
-    raw = inject(model, image, start_scale, seed=seed)[0]
-    blended = weights * raw + (1 - weights) * image
-    return BlendResult(to_uint8(raw), to_uint8(blended), weights[..., 0], notes)
+    weights = blend_mask(mask, dilation, sigma)
+    raw = inject(model, image, start_scale, seed=seed)
+    blended = composite(raw, image[None], weights).numpy()[0]
+    return BlendResult(to_uint8(raw[0]), to_uint8(blended), weights[0].numpy(), notes)
 
 
 def edit(model, edited_path, mask_path, start_scale=None, seed=None,

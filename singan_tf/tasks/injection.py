@@ -32,18 +32,14 @@ def load_reference(model, path, notes: list, what: str = "image"):
 
 
 def inject(model, image: np.ndarray, start_scale: int, seed: int | None = None,
-           num: int = 1, scales=None) -> np.ndarray:
-    """Run scales start_scale..N on `image` (float HxWx3 in [-1, 1], finest size).
-
-    The image is first shrunk to scale start_scale-1's size, so it enters scale start_scale
-    looking like an upsampled coarser output. Returns float [num, H, W, 3].
-    `scales` replaces the model's sampler (e.g. with a fine-tuned generator).
-    """
+           num: int = 1, pyramid=None) -> np.ndarray:
+    """Run scales start_scale..N on `image` (float HxWx3 in [-1, 1], finest size): see
+    `Pyramid.inject`. Returns float [num, H, W, 3]. `pyramid` replaces the model's (e.g.
+    with a fine-tuned generator)."""
     check_injection_scale(model, start_scale)
-    sampler = scales or model.sampler
-    seed = resolve_seed(seed)
-    coarse = resize(tf.constant(image[None], tf.float32), model.sizes[start_scale - 1])
-    out = sampler.run(seed, num, model.sizes, start_scale=start_scale, first_input=coarse)
+    pyramid = pyramid or model.pyramid
+    out = pyramid.inject(tf.constant(image[None], tf.float32), start_scale,
+                         resolve_seed(seed), num)
     return out.numpy()
 
 

@@ -14,8 +14,7 @@ import tensorflow as tf
 from scipy.cluster.vq import kmeans2, vq
 
 from ..images import to_uint8
-from ..sampler import PyramidSampler, reconstruction_input
-from ..trainer import build_scale, compile_scale, random_path_dataset
+from ..scale_training import train_scale
 from .injection import check_injection_scale, inject, load_reference
 
 NUM_COLOURS = 5
@@ -49,29 +48,17 @@ def quantize_tf(images, centres):
 def finetune_generator(model, scale: int, centres: np.ndarray, iterations: int, seed: int = 0,
                        verbose: int = 1) -> keras.Model:
     """Copy of G_scale trained further on quantized random-path inputs (other scales frozen)."""
-    cfg = model.config
-    generator = model.generators[scale]
-    copy = generator.__class__.from_config(generator.get_config())
-    copy([tf.zeros((1, *model.sizes[scale], 3))] * 2)
-    copy.set_weights(generator.get_weights())
-    keras.utils.set_random_seed(seed)
-    trainer_scale = build_scale(cfg, scale, model.sizes[scale], generator=copy,
-                                discriminator=model.discriminator(scale), seed=seed)
-    rec_prev = reconstruction_input(model.sampler.reconstructions, model.sizes, scale)
-    trainer_scale.noise_amp.assign(model.noise_amps[scale])
-    trainer_scale.z_opt.assign(model.z_opts[scale])
-    trainer_scale.rec_prev.assign(rec_prev)
-    compile_scale(trainer_scale, cfg, iterations)
-    frozen = PyramidSampler(model.generators[:scale], model.noise_amps[:scale], model.sizes,
-                            model.sampler.reconstructions[:scale])
+    pyramid = model.pyramid
+    trained = pyramid.scales[scale]
     centres_tf = tf.constant(centres)
-    dataset = random_path_dataset(tf.constant(model.reals[scale][None]), frozen, scale,
-                                  cfg.critic_steps, seed, bank_size=cfg.random_path_bank,
-                                  transform=lambda prevs: quantize_tf(prevs, centres_tf))
-    trainer_scale.fit(dataset, epochs=1, steps_per_epoch=iterations, shuffle=False,
-                      verbose=2 if verbose else 0)
-    copy.trainable = False
-    return copy
+    tuned, _ = train_scale(model.config, scale, tf.constant(model.reals[scale][None]),
+                           pyramid.coarser(scale), pyramid.reconstruction_input(scale),
+                           trained.noise_amp, trained.z_opt, seed, iterations,
+                           start_from=(trained.generator, model.discriminator(scale)),
+                           transform=lambda prevs: quantize_tf(prevs, centres_tf),
+                           verbose=2 if verbose else 0)
+    tuned.generator.trainable = False
+    return tuned.generator
 
 
 def paint2image(model, paint_path, start_scale: int = 1, quantize_colours: bool = False,
@@ -80,7 +67,7 @@ def paint2image(model, paint_path, start_scale: int = 1, quantize_colours: bool 
     check_injection_scale(model, start_scale)
     notes = []
     paint, _ = load_reference(model, paint_path, notes, "paint")
-    sampler, quantized = None, None
+    pyramid, quantized = None, None
     if quantize_colours:
         centres = main_colours(model.reals[start_scale])
         quantized = quantize(paint, centres)
@@ -88,10 +75,7 @@ def paint2image(model, paint_path, start_scale: int = 1, quantize_colours: bool 
         notes.append(f"fine-tuned G_{start_scale} for {iterations} iterations on the "
                      f"{NUM_COLOURS} main colours")
         tuned = finetune_generator(model, start_scale, centres, iterations, verbose=verbose)
-        generators = list(model.generators)
-        generators[start_scale] = tuned
-        sampler = PyramidSampler(generators, model.noise_amps, model.sizes,
-                                 model.sampler.reconstructions)
+        pyramid = model.pyramid.with_generator(start_scale, tuned)
         paint = quantized
-    out = inject(model, paint, start_scale, seed=seed, scales=sampler)[0]
+    out = inject(model, paint, start_scale, seed=seed, pyramid=pyramid)[0]
     return PaintResult(to_uint8(out), None if quantized is None else to_uint8(quantized), notes)

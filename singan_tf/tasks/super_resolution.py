@@ -18,7 +18,6 @@ from ..config import sr_steps
 from ..errors import SinGANError
 from ..images import to_uint8
 from ..pyramid import noise_channels, resize
-from ..sampler import forward_step
 from ..seeds import resolve_seed
 
 
@@ -33,10 +32,11 @@ def check_super_resolution(model, factor: float | None) -> float:
     return factor
 
 
-def upscale(generator, noise_amp: float, image, factor: float, seed, channels: int = 3,
-            back_projection: bool = True):
-    """float [1, h, w, 3] -> [1, round(h * factor), round(w * factor), 3], in TF ops so that
-    the exported `super_resolve` signature runs exactly this."""
+def upscale(pyramid, image, factor: float, seed, back_projection: bool = True):
+    """float [1, h, w, 3] -> [1, round(h * factor), round(w * factor), 3] by the pyramid's
+    finest scale, in TF ops so that the exported `super_resolve` signature runs exactly this."""
+    finest = pyramid.num_scales - 1
+    channels = noise_channels(finest)
     steps = sr_steps(factor)
     seed = tf.cast(seed, tf.int64)
     size_in = tf.cast(tf.shape(image)[1:3], tf.float32)
@@ -46,7 +46,7 @@ def upscale(generator, noise_amp: float, image, factor: float, seed, channels: i
         upsampled = resize(x, size)
         z = tf.random.stateless_normal(tf.concat([[1], size, [channels]], axis=0),
                                        seed=tf.stack([seed, tf.constant(step, tf.int64)]))
-        out = forward_step(generator, noise_amp, z, upsampled)
+        out = pyramid.step(finest, z, upsampled)
         if back_projection:
             lost = x - resize(out, tf.shape(x)[1:3])  # what shrinking the output misses
             out = tf.clip_by_value(out + resize(lost, size), -1.0, 1.0)
@@ -61,6 +61,5 @@ def super_resolve(model, factor: float | None = None, image: np.ndarray | None =
     factor = check_super_resolution(model, factor)
     x = tf.constant((model.reals[-1] if image is None else image)[None], tf.float32)
     seed = resolve_seed(seed)
-    out = upscale(model.sampler.generators[-1], model.noise_amps[-1], x, factor, seed,
-                  noise_channels(model.num_scales - 1), back_projection)
+    out = upscale(model.pyramid, x, factor, seed, back_projection)
     return to_uint8(out[0].numpy())

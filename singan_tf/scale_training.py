@@ -1,0 +1,111 @@
+"""One scale's training, set up once: build its SinGANScale, compile it, feed it
+random-path inputs from the frozen coarser scales and `fit` it. The pyramid trainer runs
+it for every scale; paint-to-image runs it to fine-tune one generator.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from .config import SinGANConfig
+from .models import Discriminator, Generator, SinGANScale
+from .pyramid import noise_channels
+from .trained_pyramid import Pyramid
+
+BANK_CHUNK = 16  # random-path inputs computed per call when filling a bank (bounds memory)
+
+
+def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=None,
+                seed=None) -> SinGANScale:
+    """The SinGANScale of scale n (fresh G and D unless given)."""
+    width = cfg.channels(n)
+    layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
+                  leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
+    return SinGANScale(generator or Generator(width, **layers),
+                       discriminator or Discriminator(width, **layers), size,
+                       noise_channels=noise_channels(n), alpha=cfg.alpha,
+                       gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
+                       generator_steps=cfg.generator_steps, seed=seed,
+                       crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(n),
+                       name=f"singan_scale_{n:02d}")
+
+
+def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None,
+                  lr_factor: float = 1.0) -> None:
+    """Adam for G and D with the reference's lr cut, XLA and steps_per_execution from cfg.
+    lr_factor scales both learning rates (a retry after divergence trains more gently)."""
+    iterations = iterations or cfg.iters_per_scale
+
+    def adam(lr, steps_per_iteration):
+        lr *= lr_factor
+        decay_step = int(cfg.lr_decay_at * iterations) * steps_per_iteration
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
+        return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+
+    scale.compile(d_optimizer=adam(cfg.lr_d, cfg.critic_steps),
+                  g_optimizer=adam(cfg.lr_g, cfg.generator_steps),
+                  jit_compile=cfg.jit_compile,
+                  steps_per_execution=steps_per_execution(cfg, iterations))
+
+
+def random_path_dataset(real, frozen: Pyramid, critic_steps: int, seed: int,
+                        transform=None, bank_size: int = 0) -> tf.data.Dataset:
+    """(real, prevs) per iteration; prevs are random-path inputs into the scale after the
+    `frozen` ones, at `real`'s size, one per critic step.
+
+    bank_size 0 draws fresh ones every iteration (the reference); otherwise they are drawn
+    from `bank_size` inputs computed once, which saves running every coarser generator
+    `critic_steps` times per iteration. `transform` maps the prevs first (paint-to-image
+    quantizes them to the paint colours).
+    """
+    seed = tf.constant(seed, tf.int64)
+    size = tuple(real.shape[1:3])
+    if bank_size:
+        chunks = [frozen.random_input(size, min(BANK_CHUNK, bank_size - start),
+                                      tf.stack([seed, -1 - start]))
+                  for start in range(0, bank_size, BANK_CHUNK)]
+        bank = tf.concat(chunks, axis=0)
+
+    def element(step):
+        if bank_size:
+            picks = tf.random.stateless_uniform([critic_steps], tf.stack([seed, step]),
+                                                maxval=bank_size, dtype=tf.int32)
+            prevs = tf.gather(bank, picks)
+        else:
+            prevs = frozen.random_input(size, critic_steps, tf.stack([seed, step]))
+        return real, prevs if transform is None else transform(prevs)
+
+    return tf.data.Dataset.counter().map(element).prefetch(2)
+
+
+def steps_per_execution(cfg: SinGANConfig, iterations: int | None = None) -> int:
+    """Keras runs whole executions (it would train 40 steps for 35 at 10 per execution),
+    so use the largest count up to the configured one that divides the iterations."""
+    iterations = iterations or cfg.iters_per_scale
+    return max(d for d in range(1, min(cfg.steps_per_execution, iterations) + 1)
+               if iterations % d == 0)
+
+
+def train_scale(cfg: SinGANConfig, n: int, real, frozen: Pyramid, rec_prev, noise_amp: float,
+                z_opt, seed: int, iterations: int | None = None, start_from=None,
+                lr_factor: float = 1.0, transform=None, callbacks=(), verbose: int = 0):
+    """Build, compile and fit scale n on `real` [1, H, W, 3], fed by the `frozen` coarser
+    scales. start_from: (generator, discriminator) whose weights G and D start from (else
+    fresh ones). Returns (SinGANScale, history)."""
+    iterations = iterations or cfg.iterations(n)
+    keras.utils.set_random_seed(seed)
+    scale = build_scale(cfg, n, tuple(real.shape[1:3]), seed=seed)
+    if start_from is not None:
+        generator, discriminator = start_from
+        scale.generator.set_weights(generator.get_weights())
+        scale.discriminator.set_weights(discriminator.get_weights())
+    compile_scale(scale, cfg, iterations, lr_factor)
+    scale.noise_amp.assign(noise_amp)
+    scale.z_opt.assign(z_opt)
+    scale.rec_prev.assign(rec_prev)
+    dataset = random_path_dataset(real, frozen, cfg.critic_steps, seed, transform,
+                                  cfg.random_path_bank)
+    history = scale.fit(dataset, epochs=1, steps_per_epoch=iterations, verbose=verbose,
+                        shuffle=False, callbacks=list(callbacks))
+    return scale, history
