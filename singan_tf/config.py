@@ -80,6 +80,10 @@ class SinGANConfig:
                               f"{2 * self.receptive_pad + 1} (the critic's receptive field)")
         if 0 < self.random_path_bank < self.critic_steps:
             raise SinGANError("config: random_path_bank must be 0 (off) or at least critic_steps")
+        for name in ["jit_compile", "redraw_coarsest_z_opt"]:
+            if not isinstance(getattr(self, name), bool):
+                raise SinGANError(f"config: {name} must be true or false, "
+                                  f"got {getattr(self, name)!r}")
         for name in ["lr_g", "lr_d", "alpha", "gp_weight", "noise_amp_init"]:
             if getattr(self, name) < 0:
                 raise SinGANError(f"config: {name} must be non-negative")

@@ -141,10 +141,15 @@ def fit_many(images, models_dir, config: SinGANConfig = FAST, preset: str = "fas
     images = collect_images(images)
     names = model_names(images)
     models_dir = Path(models_dir)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    results, pending = {}, {}
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except Exception as err:  # Ray raises ConnectionError, RuntimeError, ValueError...
+            where = f" at {address}" if address else ""
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise SinGANError(f"cannot start or reach Ray{where}: {reason}") from None
+    models_dir.mkdir(parents=True, exist_ok=True)  # only once Ray is up: no empty dir left
+    results, pending = {}, {}
     threads = str(max(1, int(cpus_per_fit)))
     task = ray.remote(fit_one).options(
         num_cpus=cpus_per_fit, num_gpus=gpus_per_fit, max_retries=max_retries,
