@@ -8,7 +8,7 @@ import importlib.resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_file
 from .errors import ImageError
@@ -88,34 +88,51 @@ def _to_rgb(im: Image.Image) -> tuple[np.ndarray, list[str]]:
 _MASK_MODES = {"1", "L", "P", "I", "I;16", "I;16B", "I;16L", "RGB", "RGBA", "LA"}
 
 
-def load_mask(path, size: tuple[int, int] | None = None, notes: list | None = None) -> np.ndarray:
-    """A mask as float32 HxW in [0, 1] (white = 1).
+def image_size(path) -> tuple[int, int]:
+    """Height and width of an image file as `load_image` reads it at full size (EXIF
+    rotation applied), from its header alone."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            if im.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8):  # turned 90 deg
+                width, height = height, width
+    except (UnidentifiedImageError, OSError) as err:
+        raise ImageError(f"cannot read image {path}: {err}") from None
+    return height, width
+
+
+def load_mask(path, size: tuple[int, int] | None = None, notes: list | None = None,
+              max_side: int | None = None) -> np.ndarray:
+    """A mask as float32 HxW in [0, 1] (white = 1), checked to be `size` when given.
 
     Single-channel or RGB files; an alpha channel is dropped (as the official code does:
     the shared editing mask is RGBA with an opaque alpha). Other modes (CMYK, YCbCr, ...)
-    are refused.
+    are refused. max_side: as in `load_image`, a large mask is box-reduced while read.
     """
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"mask not found: {path}")
     try:
         with Image.open(path) as im:
+            if im.mode not in _MASK_MODES:
+                raise ImageError(f"mask {path} is {im.mode}; expected a single-channel or RGB "
+                                 "image")
+            if size is not None and (im.height, im.width) != tuple(size):
+                raise ImageError(f"mask {path} is {im.height}x{im.width} but its image is "
+                                 f"{size[0]}x{size[1]}; they must be the same size")
             im.load()
-    except (UnidentifiedImageError, OSError) as err:
+            if "A" in im.getbands() and notes is not None:
+                notes.append(f"dropped the alpha channel of the mask {path.name}")
+            im = im.convert("I") if im.mode.startswith("I") else im.convert("RGB").convert("L")
+            factor = max(im.size) // (2 * max_side) if max_side else 1
+            if factor > 1:
+                im = im.reduce(factor)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
         raise ImageError(f"cannot read mask {path}: {err}") from None
-    if im.mode not in _MASK_MODES:
-        raise ImageError(f"mask {path} is {im.mode}; expected a single-channel or RGB image")
-    if "A" in im.getbands() and notes is not None:
-        notes.append(f"dropped the alpha channel of the mask {path.name}")
+    mask = np.asarray(im, np.float32)
     if im.mode.startswith("I"):
-        mask = np.asarray(im, np.float32)
-        mask = mask / (65535.0 if mask.max() > 255 else 255.0)
-    else:
-        mask = np.asarray(im.convert("RGB").convert("L"), dtype=np.float32) / 255.0
-    if size is not None and mask.shape != tuple(size):
-        raise ImageError(f"mask {path} is {mask.shape[0]}x{mask.shape[1]} but its image is "
-                         f"{size[0]}x{size[1]}; they must be the same size")
-    return mask
+        return mask / (65535.0 if mask.max() > 255 else 255.0)
+    return mask / 255.0
 
 
 def to_uint8(images) -> np.ndarray:

@@ -83,6 +83,23 @@ def test_reference_of_another_size_is_resized_with_a_note(fitted_model, edit_fil
     assert any("resized" in note for note in result.notes)
 
 
+def test_a_much_larger_reference_and_mask_are_shrunk_while_read(fitted_model, edit_files,
+                                                                 tmp_path):
+    """8x the model's size: both files are box-reduced as they are read (a note says so),
+    and the mask still lands where it was drawn."""
+    _, _, image = edit_files
+    height, width = 8 * image.shape[0], 8 * image.shape[1]
+    Image.fromarray(image).resize((width, height)).save(tmp_path / "huge.png")
+    mask = np.zeros((height, width), np.uint8)
+    mask[: height // 2, : width // 2] = 255
+    Image.fromarray(mask).save(tmp_path / "huge_mask.png")
+    result = edit(fitted_model, tmp_path / "huge.png", tmp_path / "huge_mask.png", 1, seed=0,
+                  dilation=1, sigma=1.0)
+    assert result.blended.shape == image.shape
+    assert any("at 1/4 size" in note for note in result.notes), result.notes
+    assert result.mask[2, 2] == pytest.approx(1.0) and result.mask[-3, -3] == 0
+
+
 def test_paint_to_image(fitted_model, edit_files):
     edited, _, image = edit_files
     for start in range(1, fitted_model.num_scales):

@@ -81,7 +81,8 @@ def default_start_scale(model, task: str) -> int:
 def _inject_and_blend(model, image_path, mask_path, start_scale, dilation, sigma, seed, what):
     notes = []
     image, original_size = load_reference(model, image_path, notes, what)
-    mask = resize_mask(load_mask(mask_path, original_size, notes)[None], image.shape[:2])
+    mask = load_mask(mask_path, original_size, notes, max_side=max(image.shape[:2]))
+    mask = resize_mask(mask[None], image.shape[:2])
     binary = mask.numpy() > 0.5
     if not binary.any():
         raise SinGANError("the mask is empty (all black): nothing to change")

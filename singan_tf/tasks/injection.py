@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ..images import load_image, to_uint8
+from ..images import image_size, load_image, to_uint8
 from ..pyramid import resize
 from ..seeds import resolve_seed
 
@@ -18,12 +18,13 @@ def check_injection_scale(model, start_scale: int) -> None:
 def load_reference(model, path, notes: list, what: str = "image"):
     """Read an image to inject, resized to the finest training size (with a note if it was).
 
-    Returns the image and its size as read, against which a mask is checked.
+    Returns the image and its size in the file, against which a mask is checked. A large
+    file is shrunk while it is read (`load_image`'s max_side), never held at full size.
     """
-    image, conversion_notes = load_image(path)
-    notes.extend(conversion_notes)
-    original_size = image.shape[:2]
     target = tuple(model.sizes[-1])
+    image, conversion_notes = load_image(path, max_side=max(target))
+    notes.extend(conversion_notes)
+    original_size = image_size(path)
     if original_size != target:
         notes.append(f"{what} is {original_size[0]}x{original_size[1]}; resized to the "
                      f"model's {target[0]}x{target[1]}")
