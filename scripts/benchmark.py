@@ -168,8 +168,13 @@ def main():
                         help="XLA-compile the train step (default: the preset's choice)")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                         help="override a config option, e.g. --set crop_size=64 (repeatable)")
+    parser.add_argument("--grappler", action=argparse.BooleanOptionalAction, default=True,
+                        help="TensorFlow's graph optimizer on the traced step (--no-grappler "
+                             "turns its meta-optimizer off)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if not args.grappler:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
     cfg = singan_tf.preset(args.preset).replace(**singan_tf.config.parse_overrides(args.set))
     if args.xla is not None:
@@ -183,7 +188,7 @@ def main():
     print(f"CPU: {machine.describe()}; oneDNN settings: {onednn or 'defaults'}; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     print(f"{args.image}: {spec.num_scales} scales, preset {args.preset}{overrides}, "
-          f"XLA {'on' if cfg.jit_compile else 'off'}; "
+          f"XLA {'on' if cfg.jit_compile else 'off'}, grappler {'on' if args.grappler else 'off'}; "
           f"fp32 matmul peak here: {peak:.0f} GFLOP/s", flush=True)
     print(f"{'scale':>5} {'size':>9} {'window':>9} {'width':>5} {'compile s':>9} {'ms/it':>9} "
           f"{'GFLOP/it':>9} {'GFLOP/s':>8} {'of peak':>7}", flush=True)

@@ -92,10 +92,6 @@ class Pyramid(tf.Module):
     def sizes(self) -> list[tuple[int, int]]:
         return [tuple(int(v) for v in s.size) for s in self.scales]
 
-    @property
-    def noise_amps(self) -> list[float]:
-        return [float(s.noise_amp) for s in self.scales]
-
     def with_generator(self, n: int, generator) -> "Pyramid":
         """The same pyramid with G_n replaced (paint-to-image's fine-tuned one); the
         reconstructions stay those of the trained model, as injection expects."""
