@@ -40,7 +40,6 @@ class SinGANConfig:
     lr_decay: float = 0.1
     # Losses
     alpha: float = 10.0          # reconstruction weight
-    fine_alpha: float = 0.0      # reconstruction weight above the coarse scales (0: alpha)
     gp_weight: float = 0.1
     noise_amp_init: float = 0.1
     # Speed (do not change the math)
@@ -85,7 +84,7 @@ class SinGANConfig:
             if not isinstance(getattr(self, name), bool):
                 raise SinGANError(f"config: {name} must be true or false, "
                                   f"got {getattr(self, name)!r}")
-        for name in ["lr_g", "lr_d", "alpha", "fine_alpha", "gp_weight", "noise_amp_init"]:
+        for name in ["lr_g", "lr_d", "alpha", "gp_weight", "noise_amp_init"]:
             if getattr(self, name) < 0:
                 raise SinGANError(f"config: {name} must be non-negative")
 
@@ -103,11 +102,6 @@ class SinGANConfig:
         if scale < self.coarse_scales and self.coarse_iters_per_scale:
             return self.coarse_iters_per_scale
         return self.iters_per_scale
-
-    def alpha_at(self, scale: int) -> float:
-        """Reconstruction weight of a scale: `fine_alpha` (when set) above the coarse scales,
-        which set the layout and keep `alpha` so that samples keep their diversity."""
-        return self.fine_alpha if self.fine_alpha and scale >= self.coarse_scales else self.alpha
 
     def redraws_z_opt(self, scale: int) -> bool:
         """Whether scale's reconstruction loss uses new noise every iteration.
@@ -140,8 +134,7 @@ class SinGANConfig:
         if not factor > 1:
             raise SinGANError(f"super-resolution factor must be > 1, got {factor}")
         steps = sr_steps(factor)
-        return self.replace(alpha=100.0, fine_alpha=0.0, min_size=18,
-                            scale_factor=factor ** (-1 / steps),
+        return self.replace(alpha=100.0, min_size=18, scale_factor=factor ** (-1 / steps),
                             random_path_bank=0, redraw_coarsest_z_opt=False)
 
     def replace(self, **changes) -> "SinGANConfig":

@@ -23,7 +23,7 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                   leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
     return SinGANScale(generator or Generator(width, **layers),
                        discriminator or Discriminator(width, **layers), size,
-                       noise_channels=noise_channels(n), alpha=cfg.alpha_at(n),
+                       noise_channels=noise_channels(n), alpha=cfg.alpha,
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
                        crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(n),
