@@ -432,17 +432,12 @@ def export(model_dir, base_path, name, version, max_pixels):
 @click.option("--max-request-bytes", type=click.IntRange(min=1024),
               default=SERVING_MAX_REQUEST_BYTES, show_default=True,
               help="Largest request body or gRPC message accepted (RESOURCE_EXHAUSTED / 413).")
-@click.option("--keep-memory", is_flag=True,
-              help="Keep the memory of the largest request for reuse (faster sampling) "
-                   "instead of giving it back after each request.")
 @user_errors
 def serve(model_config_file, port, rest_api_port, host, tls_cert, tls_key, auth_token_file,
-          max_pixels, max_request_bytes, keep_memory):
+          max_pixels, max_request_bytes):
     """Serve exported models over TF Serving's gRPC and REST APIs."""
-    from .serving import ModelServer, Security, return_memory_after_requests
+    from .serving import ModelServer, Security
 
-    if not keep_memory:
-        return_memory_after_requests()
     security = Security.from_files(tls_cert, tls_key, auth_token_file)
     server = ModelServer(model_config_file, port, rest_api_port, host,
                          max_pixels, max_request_bytes=max_request_bytes,

@@ -14,7 +14,6 @@ import hmac
 import io
 import json
 import logging
-import os
 import re
 import ssl
 import threading
@@ -526,16 +525,6 @@ class RestApi:
             scalar = key in specs and specs[key].shape.rank == 0 and len(column) == 1
             columns[key] = column[0] if scalar else column
         return columns
-
-
-def return_memory_after_requests() -> None:
-    """Make TensorFlow's oneDNN ops allocate with the system allocator, which gives memory
-    back, instead of their own pool, which keeps the largest request's memory for reuse: a
-    served LSUN `fast` model held 1.78 GiB after one 44-sample request against a 0.78 GiB
-    baseline, and 0.94 GiB with this (scripts/bench_serving_limits.py; docs/performance.md).
-    Sampling is slower with it (measured there). Takes effect only before the process's
-    first oneDNN op, so `serve` calls it before loading any model."""
-    os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 
 
 class ModelServer:

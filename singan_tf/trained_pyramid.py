@@ -38,6 +38,7 @@ def forward_step(generator, noise_amp, z, prev):
 
 
 MAX_SIDE = 2 ** 30  # retargeted sides are clamped here, so an absurd scale cannot overflow
+SAMPLE_CHUNK = 4   # samples generated together: a request's memory is that of one chunk
 
 
 def retargeted_size(height, width, scale_h, scale_w):
@@ -47,6 +48,12 @@ def retargeted_size(height, width, scale_h, scale_w):
         value = tf.round(tf.cast(length, tf.float32) * tf.cast(factor, tf.float32))
         return tf.cast(tf.clip_by_value(value, 1.0, MAX_SIDE), tf.int32)
     return tf.stack([scaled(height, scale_h), scaled(width, scale_w)])
+
+
+def _seed_pair(seed):
+    """A scalar seed -> the [seed, 0] pair stateless random ops take (a pair stays)."""
+    seed = tf.cast(seed, tf.int64)
+    return tf.stack([seed, tf.zeros_like(seed)]) if seed.shape.rank == 0 else seed
 
 
 def _branch(pred, true_fn, false_fn):
@@ -135,12 +142,10 @@ class Pyramid(tf.Module):
         The input of `start_scale` is `first_input` when given (injection tasks), else the
         reconstruction of the scale below upsampled (zeros at scale 0). `start_scale` may
         be a tensor, as in the exported signature. `noise(n, shape)` replaces the seeded
-        noise (then `start_scale` must be a Python int).
+        noise.
         """
         stop_scale = self.num_scales if stop_scale is None else stop_scale
-        seed = tf.cast(seed, tf.int64)
-        if seed.shape.rank == 0:
-            seed = tf.stack([seed, tf.zeros_like(seed)])
+        seed = _seed_pair(seed)
         draw = noise or (lambda n, shape: self.noise(n, shape, seed))
         x = None
         for n in range(stop_scale):
@@ -177,9 +182,27 @@ class Pyramid(tf.Module):
 
     @tf.function(input_signature=SAMPLE_SIGNATURE, autograph=False)
     def sample(self, seed, num_samples, scale_h, scale_w, start_scale):
-        """uint8 samples; the exported `serving_default` signature is exactly this."""
+        """uint8 samples, generated SAMPLE_CHUNK at a time so that a request's memory is
+        that of one chunk. Every scale's noise is drawn for the whole batch first, so the
+        images are those one run over the whole batch gives. The exported
+        `serving_default` signature is exactly this."""
         sizes = self.target_sizes(scale_h, scale_w)
-        return {"images": to_uint8(self.run(seed, num_samples, sizes, start_scale))}
+        seed = _seed_pair(seed)
+        noises = [self.noise(n, tf.concat([[num_samples], sizes[n]], axis=0), seed)
+                  for n in range(self.num_scales)]
+        chunks = (num_samples + SAMPLE_CHUNK - 1) // SAMPLE_CHUNK
+
+        def chunk(i, images):
+            first = i * SAMPLE_CHUNK
+            count = tf.minimum(SAMPLE_CHUNK, num_samples - first)
+            out = self.run(seed, count, sizes, start_scale,
+                           noise=lambda n, shape: noises[n][first:first + count])
+            return i + 1, images.write(i, to_uint8(out))
+
+        images = tf.TensorArray(tf.uint8, size=chunks, infer_shape=False)
+        _, images = tf.while_loop(lambda i, _: i < chunks, chunk, [tf.constant(0), images],
+                                  parallel_iterations=1)  # one chunk in memory at a time
+        return {"images": images.concat()}
 
     def inject(self, image, start_scale, seed, num_samples=1):
         """Scales start_scale.. run on `image` (float [1, H, W, 3], finest size), first

@@ -1,6 +1,7 @@
 """Paint-to-image, editing, harmonization, super-resolution and animation on tiny models."""
 import numpy as np
 import pytest
+import tensorflow as tf
 from click.testing import CliRunner
 from PIL import Image
 
@@ -9,6 +10,7 @@ from singan_tf.cli import main
 from singan_tf.images import to_uint8
 from singan_tf.tasks import animate, animation_frames, edit, harmonize, paint2image, save_gif, super_resolve
 from singan_tf.tasks.paint import main_colours, quantize
+from singan_tf.trained_pyramid import SAMPLE_CHUNK, to_uint8 as tf_to_uint8
 
 
 def real_uint8(model):
@@ -240,3 +242,13 @@ def test_super_resolve_command_matches_the_api(sr_model, tmp_path):
         assert result.exit_code == 0, result.output
         expected = super_resolve(sr_model, 2.0, seed=4, back_projection=back_projection)
         np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
+
+
+def test_sampling_in_chunks_gives_the_images_of_one_batch(fitted_model):
+    """Samples are generated SAMPLE_CHUNK at a time (bounded memory) from noise drawn for
+    the whole batch: the same images as one graph run over the whole batch."""
+    pyramid, num = fitted_model.pyramid, SAMPLE_CHUNK + 2
+    whole_batch = tf.function(lambda: tf_to_uint8(pyramid.run(3, num, pyramid.sizes, 1)),
+                              autograph=False)
+    np.testing.assert_array_equal(fitted_model.sample(num, start_scale=1, seed=3),
+                                  whole_batch().numpy())
