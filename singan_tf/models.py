@@ -25,12 +25,9 @@ class _ConvStack(keras.Model):
     def __init__(self, channels=32, out_channels=3, num_layers=5, kernel_size=3,
                  leaky_slope=0.2, bn_momentum=0.9, **kwargs):
         super().__init__(**kwargs)
-        self.channels = channels
-        self.out_channels = out_channels
-        self.num_layers = num_layers
-        self.kernel_size = kernel_size
-        self.leaky_slope = leaky_slope
-        self.bn_momentum = bn_momentum
+        self.channels, self.out_channels = channels, out_channels
+        self.num_layers, self.kernel_size = num_layers, kernel_size
+        self.leaky_slope, self.bn_momentum = leaky_slope, bn_momentum
         self.blocks = []
         for i in range(num_layers - 1):
             name = "head" if i == 0 else f"body{i}"

@@ -234,9 +234,14 @@ def _answer(context, work):
     context.abort(code, message)
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+class _CoreServicer:
+    """A gRPC servicer answering from the PredictionCore."""
+
     def __init__(self, core: PredictionCore):
         self.core = core
+
+
+class PredictionService(_CoreServicer, prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):
         return _answer(context, lambda: self._predict(request))
@@ -270,9 +275,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
 
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, core: PredictionCore):
-        self.core = core
+class ModelService(_CoreServicer, model_service_pb2_grpc.ModelServiceServicer):
 
     def GetModelStatus(self, request, context):
         return _answer(context, lambda: self._status(request))
