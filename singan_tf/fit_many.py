@@ -23,8 +23,8 @@ from . import model_dir as fmt
 from .atomic import write_text
 from .config import FAST, SinGANConfig
 from .errors import ModelDirError, SinGANError
+from .images import image_files
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 SUMMARY = "fit-many.json"
 
 
@@ -43,7 +43,7 @@ def collect_images(paths) -> list[Path]:
     images = []
     for path in map(Path, paths):
         if path.is_dir():
-            images += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            images += image_files(path)
         elif path.exists():
             images.append(path)
         else:

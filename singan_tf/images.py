@@ -13,6 +13,14 @@ from PIL import ExifTags, Image, ImageDraw, ImageOps, UnidentifiedImageError
 from .atomic import atomic_file
 from .errors import ImageError
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+
+
+def image_files(directory) -> list[Path]:
+    """The image files directly in a directory (by suffix), sorted by name."""
+    return sorted(p for p in Path(directory).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 

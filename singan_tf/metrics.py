@@ -155,9 +155,6 @@ def evaluate(real: np.ndarray, samples: list[np.ndarray], inception_weights=None
     return result
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-
-
 def evaluate_source(real_path, source, num: int = 50, seed: int = 0,
                     inception_weights=None) -> tuple[dict, str, list[str]]:
     """`evaluate` on files: SOURCE is a model directory (num samples drawn with seed) or a
@@ -166,7 +163,7 @@ def evaluate_source(real_path, source, num: int = 50, seed: int = 0,
     from PIL import Image
 
     from .errors import SinGANError
-    from .images import load_image, to_uint8
+    from .images import image_files, load_image, to_uint8
     from .singan import load
 
     source = Path(source)
@@ -174,7 +171,7 @@ def evaluate_source(real_path, source, num: int = 50, seed: int = 0,
         samples = list(load(source).sample(num, seed=seed))
         origin = f"{num} samples of {source} (seed {seed})"
     elif source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(source)
         if len(files) < 2:
             raise SinGANError(f"{source} holds {len(files)} images; evaluate needs at least 2")
         samples = [to_uint8(load_image(f)[0]) for f in files]
