@@ -46,7 +46,7 @@ LOG = "fit.log"
 @dataclass
 class ScaleFiles:
     generator: keras.Model
-    discriminator: keras.Model
+    discriminator: keras.Model | None  # None when not asked for
     z_opt: np.ndarray
 
 
@@ -218,7 +218,9 @@ def load_reals(model_dir, num_scales: int) -> list[np.ndarray]:
         raise ModelDirError(f"{path} is corrupt: {err}") from None
 
 
-def load_scale(model_dir, scale: int) -> ScaleFiles:
+def load_scale(model_dir, scale: int, discriminator: bool = True) -> ScaleFiles:
+    """One finished scale's files; discriminator=False skips reading D (only training and
+    fine-tuning need it), though a missing D file still makes the directory incomplete."""
     directory = scale_dir(model_dir, scale)
     names = ["generator.keras", "discriminator.keras", "z_opt.npy"]
     missing = [str(directory / n) for n in names if not (directory / n).is_file()]
@@ -226,19 +228,20 @@ def load_scale(model_dir, scale: int) -> ScaleFiles:
         raise ModelDirError(f"model directory is incomplete: missing {', '.join(missing)}")
     try:
         generator = keras.saving.load_model(directory / "generator.keras", compile=False)
-        discriminator = keras.saving.load_model(directory / "discriminator.keras", compile=False)
+        critic = (keras.saving.load_model(directory / "discriminator.keras", compile=False)
+                  if discriminator else None)
         z_opt = np.load(directory / "z_opt.npy")
     except Exception as err:  # Keras raises many types for a damaged zip or h5
         raise ModelDirError(f"scale {scale} in {model_dir} is corrupt: {err}") from None
     generator.trainable = False
-    return ScaleFiles(generator, discriminator, z_opt)
+    return ScaleFiles(generator, critic, z_opt)
 
 
 def load_trained_scales(model_dir, manifest: dict) -> list[TrainedScale]:
     """Every finished scale's generator, noise amplitude, z_opt and size."""
     scales = []
     for n, record in enumerate(manifest["scales"]):
-        files = load_scale(model_dir, n)
+        files = load_scale(model_dir, n, discriminator=False)
         scales.append(TrainedScale(files.generator, float(record["noise_amp"]), files.z_opt,
                                    tuple(manifest["sizes"][n])))
     return scales
