@@ -70,29 +70,9 @@ class Generator(_ConvStack):
 
     def call(self, inputs, training=False):
         noisy, prev = inputs
-        return ops.tanh(self.features(self._padded(noisy), training=training)) + prev
-
-    def _padded(self, noisy):
         p = self.pad
-        return ops.pad(noisy, [[0, 0], [p, p], [p, p], [0, 0]])
-
-    def recalibrate_batchnorm(self, noisy) -> None:
-        """Set each BatchNorm's moving statistics to those of the batch `noisy` (G's first
-        input) where it reaches that layer, so that inference-mode normalization fits these
-        weights on these inputs.
-
-        Why: a scale trained on windows normalizes with frozen moving statistics
-        (SinGANScale). Inherited from a coarser scale, they misfit the new scale's
-        activations (variance off up to 6x), G trains effectively un-normalized, and one
-        large Adam step can blow its activations up until tanh saturates and the scale is
-        lost (docs/performance.md, issue 11)."""
-        x = self._padded(noisy)
-        for layer in self.blocks:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                mean, variance = ops.moments(x, axes=[0, 1, 2])
-                layer.moving_mean.assign(mean)
-                layer.moving_variance.assign(variance)
-            x = layer(x, training=False)
+        x = ops.pad(noisy, [[0, 0], [p, p], [p, p], [0, 0]])
+        return ops.tanh(self.features(x, training=training)) + prev
 
 
 class InferenceGenerator(tf.Module):
@@ -171,10 +151,9 @@ class SinGANScale(keras.Model):
     crop_size > 0 trains on one random crop_size x crop_size window per iteration (the
     same window of real, prevs and reconstruction path): the critic only judges 11x11
     patches, so a window holds the same statistics at a fraction of the cost. G's
-    BatchNorm then normalizes with frozen moving statistics instead of each window's own
-    (as with any batch too small to stand for the whole: normalizing every window by
-    itself trains a G whose colours drift on the whole image, measured), fitted to this
-    scale once before training (`recalibrate_batchnorm`).
+    BatchNorm then uses its inherited moving statistics instead of each window's own
+    (frozen BN, as with any batch too small to stand for the whole): normalizing every
+    window by itself trains a G whose colours drift on the whole image (measured).
 
     redraw_z_opt: the reconstruction loss uses new noise every iteration instead of the
     fixed z_opt (the official code's scale 0; see `SinGANConfig.redraws_z_opt`).
@@ -248,24 +227,11 @@ class SinGANScale(keras.Model):
         z_opt, rec_prev = self._crop(z_opt, window), self._crop(self.rec_prev, window)
         return self.generator([self.noise_amp * z_opt + rec_prev, rec_prev], training=training)
 
-    @property
-    def windowed(self) -> bool:
-        """Whether this scale trains on windows smaller than its image."""
-        h, w = self.image_size
-        return bool(self.crop_size) and (h > self.crop_size or w > self.crop_size)
-
-    def recalibrate_batchnorm(self, prevs) -> None:
-        """Fit G's frozen BatchNorm statistics to this scale (`Generator.recalibrate_batchnorm`):
-        on random-path inputs `prevs` with this scale's noise, and the reconstruction input."""
-        reconstruction_input = self.noise_amp * self.z_opt + self.rec_prev
-        self.generator.recalibrate_batchnorm(
-            ops.concatenate([self._noisy(prevs), reconstruction_input], axis=0))
-
     def _random_window(self):
         """(top, left, height, width) of this iteration's training window, or None."""
-        if not self.windowed:
-            return None
         h, w = self.image_size
+        if not self.crop_size or (h <= self.crop_size and w <= self.crop_size):
+            return None
         ch, cw = min(h, self.crop_size), min(w, self.crop_size)
         top = keras.random.randint((), 0, h - ch + 1, seed=self.seed_generator)
         left = keras.random.randint((), 0, w - cw + 1, seed=self.seed_generator)

@@ -104,10 +104,6 @@ def train_scale(cfg: SinGANConfig, n: int, real, frozen: Pyramid, rec_prev, nois
     scale.noise_amp.assign(noise_amp)
     scale.z_opt.assign(z_opt)
     scale.rec_prev.assign(rec_prev)
-    if start_from is not None and scale.windowed:
-        size = tuple(real.shape[1:3])
-        scale.recalibrate_batchnorm(frozen.random_input(size, BANK_CHUNK,
-                                                        tf.constant([seed, -1], tf.int64)))
     dataset = random_path_dataset(real, frozen, cfg.critic_steps, seed, transform,
                                   cfg.random_path_bank)
     history = scale.fit(dataset, epochs=1, steps_per_epoch=iterations, verbose=verbose,

@@ -187,21 +187,3 @@ def test_inference_generator_is_the_generator_with_batchnorm_folded():
     np.testing.assert_allclose(folded([inputs, inputs]), expected, atol=1e-5)
     generator.tail.bias.assign(generator.tail.bias + 1.0)  # a snapshot: unaffected
     np.testing.assert_allclose(folded([inputs, inputs]), expected, atol=1e-5)
-
-
-def test_recalibrated_batchnorm_normalizes_like_the_batch_itself():
-    """After recalibration on a batch, inference mode (frozen statistics) gives what
-    training mode (the batch's own statistics) gives on that batch; before, it did not."""
-    generator = Generator(16)
-    noisy = 3.0 * tf.random.stateless_normal((4, 24, 28, 3), (1, 2)) + 0.5
-    prev = tf.zeros_like(noisy)
-    by_batch = generator([noisy, prev], training=True)
-    assert float(tf.reduce_max(tf.abs(generator([noisy, prev]) - by_batch))) > 1e-2
-    generator.recalibrate_batchnorm(noisy)
-    np.testing.assert_allclose(generator([noisy, prev], training=False), by_batch, atol=1e-4)
-
-
-def test_only_a_scale_larger_than_its_window_is_windowed():
-    assert _scale(size=(40, 48), crop_size=32).windowed
-    assert not _scale(size=(30, 34), crop_size=64).windowed
-    assert not _scale(size=(40, 48), crop_size=0).windowed

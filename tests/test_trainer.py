@@ -12,8 +12,7 @@ from singan_tf import ModelDirError, SinGANError
 from singan_tf.model_dir import MANIFEST, scale_dir
 from singan_tf.errors import ScaleDivergedError
 from singan_tf.health import ScaleHealth, psnr
-from singan_tf.scale_training import random_path_dataset, train_scale
-from singan_tf.model_dir import load_scale
+from singan_tf.scale_training import random_path_dataset
 from singan_tf.trainer import RETRY_LR_FACTORS, PyramidTrainer
 
 from conftest import TINY, write_image
@@ -186,25 +185,6 @@ def test_random_path_bank_draws_from_inputs_computed_once(fitted_model):
     np.testing.assert_array_equal(np.stack(drawn), np.stack(again))
     fresh_inputs = {p.tobytes() for _, prevs in fresh.take(8) for p in prevs.numpy()}
     assert len(fresh_inputs) == 24
-
-
-def test_a_windowed_scale_starts_with_batchnorm_fitted_to_it(fitted_model, fitted_model_dir):
-    """The finest tiny scale trains on windows from scale 1's weights: its frozen BatchNorm
-    statistics are refitted to it before training (training itself cannot move them)."""
-    model, n = fitted_model, 2
-    inherited = load_scale(fitted_model_dir, n - 1)
-    real = tf.constant(model.reals[n][None])
-    rec_prev = model.pyramid.reconstruction_input(n, model.sizes[n])
-    scale, _ = train_scale(TINY, n, real, model.pyramid.coarser(n), rec_prev, 0.05,
-                           np.zeros((1, *model.sizes[n], 3), np.float32), seed=3,
-                           iterations=1, start_from=(inherited.generator, inherited.discriminator))
-    assert scale.windowed
-    norms = [(layer.moving_mean.numpy(), layer.moving_variance.numpy())
-             for g in (inherited.generator, scale.generator) for layer in g.blocks
-             if isinstance(layer, keras.layers.BatchNormalization)]
-    half = len(norms) // 2
-    for (old_mean, old_var), (new_mean, new_var) in zip(norms[:half], norms[half:]):
-        assert not np.allclose(old_mean, new_mean) and not np.allclose(old_var, new_var)
 
 
 def test_process_per_scale_trains_the_same_model(tmp_path, tiny_image, fitted_model):
