@@ -117,7 +117,7 @@ class SinGANConfig:
         return scale > 0 and self.channels(scale - 1) == self.channels(scale)
 
     def crop_size_at(self, scale: int) -> int:
-        """Window size of a scale (0: whole image). Windows freeze G's BatchNorm statistics
+        """Window size of a scale (0: whole image). Windows keep G's BatchNorm statistics
         (see SinGANScale), so a fresh G, with none learned yet, trains on the whole image."""
         return self.crop_size if self.inherits_weights(scale) else 0
 
