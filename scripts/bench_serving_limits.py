@@ -91,7 +91,7 @@ def main():
     parser.add_argument("--max-pixels", type=int, nargs="+", default=[2 ** 20, 4 * 2 ** 20])
     parser.add_argument("--flood", type=int, default=100, help="rounds of hostile requests")
     parser.add_argument("--serve-option", action="append", default=[],
-                        help="passed to `singan-tf serve` (e.g. --serve-option=--keep-memory)")
+                        help="passed to `singan-tf serve` (e.g. --serve-option=--max-request-bytes=1048576)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="times the largest request runs; its fastest is reported")
     args = parser.parse_args()
