@@ -117,8 +117,9 @@ class SinGANConfig:
         return scale > 0 and self.channels(scale - 1) == self.channels(scale)
 
     def crop_size_at(self, scale: int) -> int:
-        """Window size of a scale (0: whole image). Windows keep G's BatchNorm statistics
-        (see SinGANScale), so a fresh G, with none learned yet, trains on the whole image."""
+        """Window size of a scale (0: whole image). Windows normalize G with its moving
+        BatchNorm statistics (see SinGANScale), so a fresh G, with none learned yet, trains
+        on the whole image."""
         return self.crop_size if self.inherits_weights(scale) else 0
 
     def training_size(self, size, scale: int) -> tuple[int, int]:

@@ -70,9 +70,28 @@ class Generator(_ConvStack):
 
     def call(self, inputs, training=False):
         noisy, prev = inputs
+        return ops.tanh(self.features(self._padded(noisy), training=training)) + prev
+
+    def _padded(self, noisy):
         p = self.pad
-        x = ops.pad(noisy, [[0, 0], [p, p], [p, p], [0, 0]])
-        return ops.tanh(self.features(x, training=training)) + prev
+        return ops.pad(noisy, [[0, 0], [p, p], [p, p], [0, 0]])
+
+    def track_statistics(self, inputs, momentum=0.99):
+        """Move each BatchNorm's moving statistics a step (1 - momentum) towards those of
+        `inputs`, each layer normalizing with its updated statistics for the next one.
+        Windowed scales normalize with the moving statistics, so this keeps them matched to
+        weights that change (frozen ones let activations grow unchecked until tanh
+        saturates and training collapses); slowly, so they average ~100 windows and G
+        cannot fit them to the window at hand (per-window statistics wash the colours out
+        on the whole image). See docs/performance.md."""
+        x = self._padded(inputs[0])
+        for layer in self.blocks:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                mean, variance = ops.moments(x, axes=[0, 1, 2])
+                layer.moving_mean.assign(momentum * layer.moving_mean + (1 - momentum) * mean)
+                layer.moving_variance.assign(momentum * layer.moving_variance
+                                             + (1 - momentum) * variance)
+            x = layer(x, training=False)
 
 
 class InferenceGenerator(tf.Module):
@@ -151,9 +170,13 @@ class SinGANScale(keras.Model):
     crop_size > 0 trains on one random crop_size x crop_size window per iteration (the
     same window of real, prevs and reconstruction path): the critic only judges 11x11
     patches, so a window holds the same statistics at a fraction of the cost. G's
-    BatchNorm then uses its inherited moving statistics instead of each window's own
-    (frozen BN, as with any batch too small to stand for the whole): normalizing every
-    window by itself trains a G whose colours drift on the whole image (measured).
+    BatchNorm then normalizes with its moving statistics instead of each window's own
+    (normalizing every window by itself trains a G whose colours drift on the whole image,
+    measured): inherited ones, frozen, or with follow_statistics moved slowly towards those
+    of a random and the reconstruction input of the window after each generator step.
+    Frozen ones let some windowed scales collapse; following ones have not collapsed in
+    any fit measured, but gave hazier samples, so the trainer uses them to retrain a
+    collapsed scale (docs/performance.md).
 
     redraw_z_opt: the reconstruction loss uses new noise every iteration instead of the
     fixed z_opt (the official code's scale 0; see `SinGANConfig.redraws_z_opt`).
@@ -161,7 +184,7 @@ class SinGANScale(keras.Model):
 
     def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,
                  gp_weight=0.1, critic_steps=3, generator_steps=3, seed=None, crop_size=0,
-                 redraw_z_opt=False, **kwargs):
+                 redraw_z_opt=False, follow_statistics=False, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -174,6 +197,7 @@ class SinGANScale(keras.Model):
         self.seed = seed
         self.crop_size = int(crop_size)
         self.redraw_z_opt = bool(redraw_z_opt)
+        self.follow_statistics = bool(follow_statistics)
         h, w = self.image_size
         self.noise_amp = self.add_weight(name="noise_amp", shape=(), initializer="ones",
                                          trainable=False)
@@ -223,9 +247,13 @@ class SinGANScale(keras.Model):
     def reconstruct(self, training=False, window=None, z_opt=None):
         """G applied to the reconstruction input (`z_opt` defaults to the fixed one): should
         reproduce the real image (or its `window`, see `_crop`)."""
+        return self.generator(self._reconstruction_input(window, z_opt), training=training)
+
+    def _reconstruction_input(self, window=None, z_opt=None):
+        """G's [noisy, prev] on the reconstruction path (of `window`, see `_crop`)."""
         z_opt = self.z_opt if z_opt is None else z_opt
         z_opt, rec_prev = self._crop(z_opt, window), self._crop(self.rec_prev, window)
-        return self.generator([self.noise_amp * z_opt + rec_prev, rec_prev], training=training)
+        return [self.noise_amp * z_opt + rec_prev, rec_prev]
 
     def _random_window(self):
         """(top, left, height, width) of this iteration's training window, or None."""
@@ -312,7 +340,16 @@ class SinGANScale(keras.Model):
             g_loss, rec_loss = self.generator_loss(real, prev, window, g_batch_stats, rec_z)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
+        if window is not None and self.follow_statistics:
+            self._track_statistics(prev, window, rec_z)
         return g_loss, rec_loss
+
+    def _track_statistics(self, prev, window, rec_z):
+        """Match G's moving statistics to its new weights on a random and the
+        reconstruction input of this window (see the class docstring)."""
+        rec_noisy, rec_prev = self._reconstruction_input(window, rec_z)
+        self.generator.track_statistics([ops.concatenate([self._noisy(prev), rec_noisy]),
+                                          ops.concatenate([prev, rec_prev])])
 
     def get_config(self):
         return {**super().get_config(),
@@ -322,7 +359,8 @@ class SinGANScale(keras.Model):
                 "alpha": self.alpha, "gp_weight": self.gp_weight,
                 "critic_steps": self.critic_steps, "generator_steps": self.generator_steps,
                 "seed": self.seed, "crop_size": self.crop_size,
-                "redraw_z_opt": self.redraw_z_opt}
+                "redraw_z_opt": self.redraw_z_opt,
+                "follow_statistics": self.follow_statistics}
 
     @classmethod
     def from_config(cls, config):

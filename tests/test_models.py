@@ -135,6 +135,43 @@ def test_random_windows_keep_shapes_and_lower_the_reconstruction_loss():
     assert errors[32] < 2.5 * errors[0]
 
 
+def _batchnorm_input_variances(generator, noisy):
+    """Per BatchNorm of G: the variance of what it is given on `noisy` (inference mode)."""
+    p = generator.pad
+    x = tf.pad(noisy, [[0, 0], [p, p], [p, p], [0, 0]])
+    variances = []
+    for layer in generator.blocks:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            variances.append(tf.math.reduce_variance(x, axis=[0, 1, 2]).numpy())
+        x = layer(x, training=False)
+    return variances
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_windowed_batchnorm_statistics_are_frozen_or_follow_the_weights(follow):
+    """A windowed scale normalizes with G's moving statistics: frozen by default, or moved
+    towards its inputs' after each generator step. A fresh G's (variance 1) are ~100x too
+    large for what its layers give, as inherited ones go stale."""
+    real = tf.constant(make_image(40, 48)[None] / 127.5 - 1, tf.float32)
+    model = _scale(size=(40, 48), crop_size=32, steps_per_execution=100,
+                   follow_statistics=follow)
+    model.z_opt.assign(tf.random.stateless_normal((1, 40, 48, 1), (5, 6)))
+    rec_input = model.z_opt + model.rec_prev
+    norms = [layer for layer in model.generator.blocks
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    stale = _batchnorm_input_variances(model.generator, rec_input)
+    assert all(np.median(1.0 / v) > 10 for v in stale)
+    model.fit(_dataset(real), epochs=1, steps_per_epoch=500 if follow else 100, verbose=0,
+              shuffle=False)
+    actual = _batchnorm_input_variances(model.generator, rec_input)
+    for norm, variance in zip(norms, actual):
+        ratio = np.median(norm.moving_variance.numpy() / variance)
+        if follow:
+            assert 0.3 < ratio < 3, ratio
+        else:
+            np.testing.assert_array_equal(norm.moving_variance.numpy(), 1.0)
+
+
 def test_random_windows_are_deterministic_under_a_seed():
     real = tf.random.stateless_uniform((1, 36, 36, 3), (3, 4), -1, 1)
     weights = []
