@@ -137,8 +137,7 @@ def test_random_windows_keep_shapes_and_lower_the_reconstruction_loss():
 
 def _batchnorm_input_variances(generator, noisy):
     """Per BatchNorm of G: the variance of what it is given on `noisy` (inference mode)."""
-    p = generator.pad
-    x = tf.pad(noisy, [[0, 0], [p, p], [p, p], [0, 0]])
+    x = generator._padded(noisy)
     variances = []
     for layer in generator.blocks:
         if isinstance(layer, keras.layers.BatchNormalization):
