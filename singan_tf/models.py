@@ -10,6 +10,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from .normalization import BatchRenormalization
+
 PACKAGE = "singan_tf"
 
 
@@ -21,6 +23,8 @@ def _conv(filters: int, kernel_size: int, name: str) -> keras.layers.Conv2D:
 
 class _ConvStack(keras.Model):
     """head block + body blocks (Conv 3x3 valid -> BatchNorm -> LeakyReLU) + tail conv."""
+
+    normalization = keras.layers.BatchNormalization
 
     def __init__(self, channels=32, out_channels=3, num_layers=5, kernel_size=3,
                  leaky_slope=0.2, bn_momentum=0.9, **kwargs):
@@ -34,7 +38,7 @@ class _ConvStack(keras.Model):
             self.blocks += [
                 _conv(channels, kernel_size, f"{name}_conv"),
                 # PyTorch momentum 0.1 is Keras momentum 0.9; eps matches PyTorch's 1e-5.
-                keras.layers.BatchNormalization(
+                self.normalization(
                     momentum=bn_momentum, epsilon=1e-5, name=f"{name}_bn",
                     gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02)),
                 keras.layers.LeakyReLU(negative_slope=leaky_slope, name=f"{name}_act"),
@@ -46,9 +50,12 @@ class _ConvStack(keras.Model):
         """Pixels each side that the valid convs remove."""
         return self.num_layers * (self.kernel_size // 2)
 
-    def features(self, x, training=False):
+    def features(self, x, training=False, renormalize=False):
         for layer in self.blocks:
-            x = layer(x, training=training)
+            if isinstance(layer, BatchRenormalization):
+                x = layer(x, training=training, renormalize=renormalize)
+            else:
+                x = layer(x, training=training)
         return self.tail(x)
 
     def get_config(self):
@@ -62,36 +69,25 @@ class Generator(_ConvStack):
     """G_n([noisy, prev]) = tanh(convs(pad(noisy))) + prev, where noisy = amp * z + prev.
 
     Zero-padding the input by `pad` px makes the output the size of the input, for any H x W.
+    In training, `renormalize` normalizes by Batch Renormalization instead of the batch's
+    own statistics (windowed scales: see SinGANScale).
     """
+
+    normalization = BatchRenormalization
 
     def __init__(self, channels=32, **kwargs):
         kwargs.pop("out_channels", None)
         super().__init__(channels=channels, out_channels=3, **kwargs)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, renormalize=False):
         noisy, prev = inputs
-        return ops.tanh(self.features(self._padded(noisy), training=training)) + prev
+        features = self.features(self._padded(noisy), training=training,
+                                 renormalize=renormalize)
+        return ops.tanh(features) + prev
 
     def _padded(self, noisy):
         p = self.pad
         return ops.pad(noisy, [[0, 0], [p, p], [p, p], [0, 0]])
-
-    def track_statistics(self, inputs, momentum=0.99):
-        """Move each BatchNorm's moving statistics a step (1 - momentum) towards those of
-        `inputs`, each layer normalizing with its updated statistics for the next one.
-        Windowed scales normalize with the moving statistics, so this keeps them matched to
-        weights that change (frozen ones let activations grow unchecked until tanh
-        saturates and training collapses); slowly, so they average ~100 windows and G
-        cannot fit them to the window at hand (per-window statistics wash the colours out
-        on the whole image). See docs/performance.md."""
-        x = self._padded(inputs[0])
-        for layer in self.blocks:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                mean, variance = ops.moments(x, axes=[0, 1, 2])
-                layer.moving_mean.assign(momentum * layer.moving_mean + (1 - momentum) * mean)
-                layer.moving_variance.assign(momentum * layer.moving_variance
-                                             + (1 - momentum) * variance)
-            x = layer(x, training=False)
 
 
 class InferenceGenerator(tf.Module):
@@ -170,12 +166,11 @@ class SinGANScale(keras.Model):
     crop_size > 0 trains on one random crop_size x crop_size window per iteration (the
     same window of real, prevs and reconstruction path): the critic only judges 11x11
     patches, so a window holds the same statistics at a fraction of the cost. G's
-    BatchNorm then normalizes with its moving statistics instead of each window's own
-    (normalizing every window by itself trains a G whose colours drift on the whole image,
-    measured): inherited ones, frozen, or with follow_statistics moved slowly towards those
-    of a random and the reconstruction input of the window after each generator step.
-    Frozen ones let some windowed scales collapse; following ones have not collapsed in
-    any fit measured, but gave hazier samples, so the trainer uses them to retrain a
+    BatchNorm then normalizes with its moving statistics, not each window's own (which
+    trains a G whose colours drift on the whole image): frozen at the inherited ones, or
+    with renormalize_windows by Batch Renormalization (normalization.py), which moves
+    them with G's weights. Frozen ones let some windowed scales collapse; renormalized
+    ones have not, but gave softer samples, so the trainer uses them to retrain a
     collapsed scale (docs/performance.md).
 
     redraw_z_opt: the reconstruction loss uses new noise every iteration instead of the
@@ -184,7 +179,7 @@ class SinGANScale(keras.Model):
 
     def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,
                  gp_weight=0.1, critic_steps=3, generator_steps=3, seed=None, crop_size=0,
-                 redraw_z_opt=False, follow_statistics=False, **kwargs):
+                 redraw_z_opt=False, renormalize_windows=False, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -197,7 +192,7 @@ class SinGANScale(keras.Model):
         self.seed = seed
         self.crop_size = int(crop_size)
         self.redraw_z_opt = bool(redraw_z_opt)
-        self.follow_statistics = bool(follow_statistics)
+        self.renormalize_windows = bool(renormalize_windows)
         h, w = self.image_size
         self.noise_amp = self.add_weight(name="noise_amp", shape=(), initializer="ones",
                                          trainable=False)
@@ -247,13 +242,18 @@ class SinGANScale(keras.Model):
     def reconstruct(self, training=False, window=None, z_opt=None):
         """G applied to the reconstruction input (`z_opt` defaults to the fixed one): should
         reproduce the real image (or its `window`, see `_crop`)."""
-        return self.generator(self._reconstruction_input(window, z_opt), training=training)
-
-    def _reconstruction_input(self, window=None, z_opt=None):
-        """G's [noisy, prev] on the reconstruction path (of `window`, see `_crop`)."""
         z_opt = self.z_opt if z_opt is None else z_opt
         z_opt, rec_prev = self._crop(z_opt, window), self._crop(self.rec_prev, window)
-        return [self.noise_amp * z_opt + rec_prev, rec_prev]
+        return self._generate([self.noise_amp * z_opt + rec_prev, rec_prev], training, window)
+
+    def _generate(self, inputs, training, window):
+        """G on `inputs`; in training a window normalizes with the moving statistics,
+        frozen or renormalized (see the class docstring)."""
+        if training and window is not None:
+            if self.renormalize_windows:
+                return self.generator(inputs, training=True, renormalize=True)
+            return self.generator(inputs, training=False)
+        return self.generator(inputs, training=training)
 
     def _random_window(self):
         """(top, left, height, width) of this iteration's training window, or None."""
@@ -282,21 +282,20 @@ class SinGANScale(keras.Model):
         real, prevs = data
         window = self._random_window()
         real, prevs = self._crop(real, window), self._crop(prevs, window)
-        g_batch_stats = window is None  # see the class docstring
         # One new reconstruction noise per iteration if redraw_z_opt (see SinGANConfig).
         rec_z = (keras.random.normal(ops.shape(self.z_opt), seed=self.seed_generator)
                  if self.redraw_z_opt else None)
 
         def critic_step(step, d_loss, gp):
             prev = prevs[step:step + 1]
-            fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
+            fake = self._generate([self._noisy(prev), prev], True, window)
             return (step + 1, *self._critic_step(real, fake))
 
         def generator_step(step, g_loss, rec_loss):
             # A fresh fake every step (the official code reuses a stale one).
             prev = prevs[step % self.critic_steps:step % self.critic_steps + 1]
             return (step + 1,
-                    *self._generator_step(real, prev, window, g_batch_stats, rec_z))
+                    *self._generator_step(real, prev, window, rec_z))
 
         # Graph loops, so the step's (double-backprop) graph is traced once, not once per
         # step (3-5x less tracing per scale); one step at a time, each sees the last update.
@@ -320,11 +319,11 @@ class SinGANScale(keras.Model):
         gp = gradient_penalty(self.discriminator, real, fake, mix_weight)
         return fake_score - real_score + self.gp_weight * gp, gp
 
-    def generator_loss(self, real, prev, window, g_batch_stats, rec_z):
+    def generator_loss(self, real, prev, window, rec_z):
         """(g_loss, rec_loss): fool D with a fresh fake, and reconstruct the real image."""
-        fake = self.generator([self._noisy(prev), prev], training=g_batch_stats)
+        fake = self._generate([self._noisy(prev), prev], True, window)
         adversarial = -ops.mean(self.discriminator(fake, training=True))
-        rec = self.reconstruct(g_batch_stats, window, rec_z)
+        rec = self.reconstruct(True, window, rec_z)
         rec_loss = ops.mean(ops.square(rec - real))
         return adversarial + self.alpha * rec_loss, rec_loss
 
@@ -335,21 +334,12 @@ class SinGANScale(keras.Model):
         self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
         return d_loss, gp
 
-    def _generator_step(self, real, prev, window, g_batch_stats, rec_z):
+    def _generator_step(self, real, prev, window, rec_z):
         with tf.GradientTape() as tape:
-            g_loss, rec_loss = self.generator_loss(real, prev, window, g_batch_stats, rec_z)
+            g_loss, rec_loss = self.generator_loss(real, prev, window, rec_z)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
-        if window is not None and self.follow_statistics:
-            self._track_statistics(prev, window, rec_z)
         return g_loss, rec_loss
-
-    def _track_statistics(self, prev, window, rec_z):
-        """Match G's moving statistics to its new weights on a random and the
-        reconstruction input of this window (see the class docstring)."""
-        rec_noisy, rec_prev = self._reconstruction_input(window, rec_z)
-        self.generator.track_statistics([ops.concatenate([self._noisy(prev), rec_noisy]),
-                                          ops.concatenate([prev, rec_prev])])
 
     def get_config(self):
         return {**super().get_config(),
@@ -360,11 +350,12 @@ class SinGANScale(keras.Model):
                 "critic_steps": self.critic_steps, "generator_steps": self.generator_steps,
                 "seed": self.seed, "crop_size": self.crop_size,
                 "redraw_z_opt": self.redraw_z_opt,
-                "follow_statistics": self.follow_statistics}
+                "renormalize_windows": self.renormalize_windows}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        config.pop("follow_statistics", None)  # retries of earlier builds saved it
         config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
         config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
         return cls(**config)

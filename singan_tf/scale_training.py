@@ -16,9 +16,9 @@ BANK_CHUNK = 16  # random-path inputs computed per call when filling a bank (bou
 
 
 def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=None,
-                seed=None, follow_statistics=False) -> SinGANScale:
+                seed=None, renormalize_windows=False) -> SinGANScale:
     """The SinGANScale of scale n (fresh G and D unless given); see SinGANScale for
-    follow_statistics."""
+    renormalize_windows."""
     width = cfg.channels(n)
     layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
                   leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
@@ -28,7 +28,7 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
                        crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(n),
-                       follow_statistics=follow_statistics, name=f"singan_scale_{n:02d}")
+                       renormalize_windows=renormalize_windows, name=f"singan_scale_{n:02d}")
 
 
 def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None,
@@ -90,15 +90,15 @@ def steps_per_execution(cfg: SinGANConfig, iterations: int | None = None) -> int
 
 def train_scale(cfg: SinGANConfig, n: int, real, frozen: Pyramid, rec_prev, noise_amp: float,
                 z_opt, seed: int, iterations: int | None = None, start_from=None,
-                lr_factor: float = 1.0, follow_statistics: bool = False, transform=None,
+                lr_factor: float = 1.0, renormalize_windows: bool = False, transform=None,
                 callbacks=(), verbose: int = 0):
     """Build, compile and fit scale n on `real` [1, H, W, 3], fed by the `frozen` coarser
     scales. start_from: (generator, discriminator) whose weights G and D start from (else
-    fresh ones); follow_statistics: see SinGANScale. Returns (SinGANScale, history)."""
+    fresh ones); renormalize_windows: see SinGANScale. Returns (SinGANScale, history)."""
     iterations = iterations or cfg.iterations(n)
     keras.utils.set_random_seed(seed)
     scale = build_scale(cfg, n, tuple(real.shape[1:3]), seed=seed,
-                        follow_statistics=follow_statistics)
+                        renormalize_windows=renormalize_windows)
     if start_from is not None:
         generator, discriminator = start_from
         scale.generator.set_weights(generator.get_weights())

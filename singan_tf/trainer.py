@@ -28,8 +28,8 @@ from .trained_pyramid import Pyramid, TrainedScale, forward_step
 PREVIEW_SAMPLES = 4
 # A scale that fails the health check (health.py) is trained again from its initial
 # weights with another seed and these factors on the learning rates, then the fit stops.
-# Retries also let G's BatchNorm statistics follow its weights on windowed scales (see
-# SinGANScale): no windowed scale trained so has collapsed (docs/performance.md).
+# Retries also renormalize G's BatchNorm on windowed scales (see SinGANScale): no windowed
+# scale trained so has collapsed (docs/performance.md).
 RETRY_LR_FACTORS = (1.0, 0.5, 0.25)
 
 
@@ -243,8 +243,8 @@ class PyramidTrainer:
     def _train_until_healthy(self, n, train, real, rec_prev, amp, z_opt, manifest):
         """Train scale n until it passes the health check (health.py): each failed attempt
         is logged, recorded in the manifest and retried with another seed, a lower
-        learning rate and (windowed scales) BatchNorm statistics that follow G's weights;
-        after the last one the fit stops with the finished scales kept.
+        learning rate and (windowed scales) G's BatchNorm renormalized; after the last one
+        the fit stops with the finished scales kept.
         Returns (scale, history, reconstruction, health)."""
         failed = []
         for attempt, lr_factor in enumerate(RETRY_LR_FACTORS):
@@ -260,10 +260,9 @@ class PyramidTrainer:
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
             retry = ""
             if attempt + 1 < len(RETRY_LR_FACTORS):
-                follows = (", BatchNorm statistics that follow the weights"
-                           if self.config.crop_size_at(n) else "")
+                renorm = ", G's BatchNorm renormalized" if self.config.crop_size_at(n) else ""
                 retry = (f"; retraining it with seed {self._scale_seed(n, attempt + 1)}, "
-                         f"{RETRY_LR_FACTORS[attempt + 1]:g}x the learning rate{follows} "
+                         f"{RETRY_LR_FACTORS[attempt + 1]:g}x the learning rate{renorm} "
                          f"(attempt {attempt + 2} of {len(RETRY_LR_FACTORS)})")
             self._log(f"warning: scale {n} diverged: {health.describe()}{retry}")
         raise ScaleDivergedError(
@@ -284,7 +283,7 @@ class PyramidTrainer:
                       if cfg.inherits_weights(n) else None)
         return train_scale(cfg, n, real, frozen, rec_prev, amp, z_opt,
                            seed=self._scale_seed(n, attempt), start_from=start_from,
-                           lr_factor=lr_factor, follow_statistics=attempt > 0,
+                           lr_factor=lr_factor, renormalize_windows=attempt > 0,
                            callbacks=self._scale_callbacks(n, sizes, attempt))
 
     def _scale_seed(self, n: int, attempt: int = 0) -> int:

@@ -213,7 +213,7 @@ class Sabotage(keras.callbacks.Callback):
         super().__init__()
         self.trainer_ref, self.attempts, self.when, self.value = trainer_ref, attempts, when, value
         self.executions = {}  # attempt -> executions of the train step seen
-        self.follows = {}  # attempt -> did its scale let G's statistics follow its weights
+        self.renormalizes = {}  # attempt -> did its scale renormalize G's BatchNorm
 
     def _break(self):
         if self.trainer_ref[0].current_attempt < self.attempts:
@@ -221,7 +221,7 @@ class Sabotage(keras.callbacks.Callback):
             self.model.generator.tail.bias.assign(tf.fill([3], self.value))
 
     def on_train_begin(self, logs=None):
-        self.follows[self.trainer_ref[0].current_attempt] = self.model.follow_statistics
+        self.renormalizes[self.trainer_ref[0].current_attempt] = self.model.renormalize_windows
         if self.when == "begin":
             self._break()
 
@@ -257,7 +257,7 @@ def test_a_diverged_scale_is_detected_and_retrained(last_scale_untrained, capsys
     model = trainer.fit(resume=True)
     out = capsys.readouterr().out
     assert "warning: scale 2 diverged" in out and "attempt 2 of 3" in out
-    assert callback.follows == {0: False, 1: True}  # the retry's statistics follow
+    assert callback.renormalizes == {0: False, 1: True}  # the retry renormalizes
     manifest = json.loads((last_scale_untrained / MANIFEST).read_text())
     assert [s["attempts"] for s in manifest["scales"]] == [1, 1, 2]
     assert manifest["scales"][2]["rec_error"] < manifest["scales"][2]["input_error"]
