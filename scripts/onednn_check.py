@@ -72,14 +72,13 @@ def child(args) -> None:
     prevs = tf.concat([rec_prev] * cfg.critic_steps, axis=0)
     window = scale._random_window()
     crop = lambda x: scale._crop(x, window)  # noqa: E731
-    g_batch_stats = window is None
     out = {}
     with tf.GradientTape(persistent=True) as tape:
-        fake = scale.generator([scale._noisy(crop(prevs)[:1]), crop(prevs)[:1]],
-                               training=g_batch_stats)
+        fake = scale._generate([scale._noisy(crop(prevs)[:1]), crop(prevs)[:1]], True,
+                               window)
         d_loss, gp = scale.critic_loss(crop(real), fake)
         g_loss, rec_loss = scale.generator_loss(crop(real), crop(prevs)[:1], window,
-                                                g_batch_stats, None)
+                                                None)
     out.update(fake=fake.numpy(), d_loss=d_loss.numpy(), gp=gp.numpy(), g_loss=g_loss.numpy(),
                rec_loss=rec_loss.numpy())
     for name, loss, model in (("d", d_loss, scale.discriminator), ("g", g_loss, scale.generator)):
@@ -111,14 +110,19 @@ def kernels(verbose_output: str) -> collections.Counter:
 
 def compare(results: dict) -> None:
     reference = results[REFERENCE]
-    print(f"\nagainst {REFERENCE} (max |difference| / max |reference| per tensor):")
+    print(f"\nagainst {REFERENCE} (max |difference| / max |reference| per tensor; "
+          "tensors that are zero but for rounding left out):")
     print(f"{'variant':<18} {'losses':>9} {'G grads':>9} {'D grads':>9} {'fake':>9}  "
           f"{'rec_loss at 10%, 50%, end':<28} final rec error (input)")
     for name, result in results.items():
         def worst(prefix):
             keys = [k for k in reference if k.startswith(prefix)]
+            largest = max(float(np.abs(reference[k]).max()) for k in keys)
+            # A conv bias before a BatchNorm has a gradient of zero but for rounding (the
+            # batch mean removes it): relative to that, any difference is huge.
             return max(float(np.abs(result[k] - reference[k]).max()
-                             / (np.abs(reference[k]).max() + 1e-12)) for k in keys)
+                             / (np.abs(reference[k]).max() + 1e-12)) for k in keys
+                       if np.abs(reference[k]).max() > 1e-6 * largest)
         losses = max(abs(float(result[k]) - float(reference[k])) / (abs(float(reference[k])) + 1e-12)
                      for k in ("d_loss", "gp", "g_loss", "rec_loss"))
         path = result["trajectory"]
