@@ -3,9 +3,11 @@
 A windowed scale trains on one random crop of the image per iteration. Normalizing each
 window by its own statistics trains a G whose colours drift on the whole image; normalizing
 by the statistics inherited from the coarser scale, frozen, lets G's weights grow unchecked
-until tanh saturates and the scale collapses (issue 11, docs/performance.md). Batch
-Renormalization takes the values of normalizing by the moving statistics, lets the
-gradient see the window's normalization, and moves the statistics with the weights.
+until tanh saturates and the scale collapses now and then (issue 11, docs/performance.md).
+Batch Renormalization takes the values of normalizing by the moving statistics, lets the
+gradient see the window's normalization, and moves the statistics with the weights: no
+scale trained so has collapsed, but samples came out slightly softer, so the trainer uses
+it to retrain a collapsed scale.
 """
 from __future__ import annotations
 
