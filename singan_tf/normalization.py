@@ -47,10 +47,9 @@ class BatchRenormalization(keras.layers.BatchNormalization):
         d = ops.stop_gradient(ops.clip((mean - self.moving_mean) / moving_std,
                                        -clip["dmax"], clip["dmax"]))
         step = 1.0 - self.renorm_momentum
-        self.moving_mean.assign(self.moving_mean + step * (ops.stop_gradient(mean)
-                                                           - self.moving_mean))
-        self.moving_variance.assign(self.moving_variance + step * (
-            ops.stop_gradient(variance) - self.moving_variance))
+        self.moving_mean.assign(self.moving_mean + step * (mean - self.moving_mean))
+        self.moving_variance.assign(self.moving_variance + step * (variance
+                                                                   - self.moving_variance))
         return ops.batch_normalization(inputs, mean, variance, axis=self.axis,
                                        offset=d * self.gamma + self.beta,
                                        scale=r * self.gamma, epsilon=self.epsilon)
