@@ -170,8 +170,8 @@ class SinGANScale(keras.Model):
     trains a G whose colours drift on the whole image): frozen at the inherited ones, or
     with renormalize_windows by Batch Renormalization (normalization.py), which moves
     them with G's weights. Frozen ones let some windowed scales collapse; renormalized
-    ones have not, but gave softer samples, so the trainer uses them to retrain a
-    collapsed scale (docs/performance.md).
+    ones have not, but gave softer or grainier samples, so the trainer uses them to
+    retrain a collapsed scale (docs/performance.md).
 
     redraw_z_opt: the reconstruction loss uses new noise every iteration instead of the
     fixed z_opt (the official code's scale 0; see `SinGANConfig.redraws_z_opt`).
@@ -355,7 +355,7 @@ class SinGANScale(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config.pop("follow_statistics", None)  # retries of earlier builds saved it
+        config.pop("follow_statistics", None)  # saved by builds that had that option
         config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
         config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
         return cls(**config)

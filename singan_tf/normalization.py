@@ -6,8 +6,8 @@ by the statistics inherited from the coarser scale, frozen, lets G's weights gro
 until tanh saturates and the scale collapses now and then (issue 11, docs/performance.md).
 Batch Renormalization takes the values of normalizing by the moving statistics, lets the
 gradient see the window's normalization, and moves the statistics with the weights: no
-scale trained so has collapsed, but samples came out slightly softer, so the trainer uses
-it to retrain a collapsed scale.
+scale trained so has collapsed, but samples came out softer or grainier, so the trainer
+uses it to retrain a collapsed scale.
 """
 from __future__ import annotations
 
