@@ -15,34 +15,43 @@ from .normalization import BatchRenormalization
 PACKAGE = "singan_tf"
 
 
-def _conv(filters: int, kernel_size: int, name: str) -> keras.layers.Conv2D:
+def _conv(filters: int, kernel_size: int, name: str, initializer=None) -> keras.layers.Conv2D:
+    """A valid conv, initialized N(0, 0.02) as the paper's unless told otherwise."""
     return keras.layers.Conv2D(filters, kernel_size, padding="valid", name=name,
-                               kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
+                               kernel_initializer=initializer
+                               or keras.initializers.RandomNormal(0.0, 0.02),
                                bias_initializer="zeros")
 
 
 class _ConvStack(keras.Model):
-    """head block + body blocks (Conv 3x3 valid -> BatchNorm -> LeakyReLU) + tail conv."""
+    """head block + body blocks (Conv 3x3 valid -> BatchNorm -> LeakyReLU) + tail conv.
+
+    batch_norm=False leaves the BatchNorm out and initializes the blocks' convs He-normal:
+    the paper's N(0, 0.02) shrinks the signal about 3x per block when no BatchNorm
+    rescales it (docs/performance.md).
+    """
 
     normalization = keras.layers.BatchNormalization
 
     def __init__(self, channels=32, out_channels=3, num_layers=5, kernel_size=3,
-                 leaky_slope=0.2, bn_momentum=0.9, **kwargs):
+                 leaky_slope=0.2, bn_momentum=0.9, batch_norm=True, **kwargs):
         super().__init__(**kwargs)
         self.channels, self.out_channels = channels, out_channels
         self.num_layers, self.kernel_size = num_layers, kernel_size
         self.leaky_slope, self.bn_momentum = leaky_slope, bn_momentum
+        self.batch_norm = bool(batch_norm)
         self.blocks = []
         for i in range(num_layers - 1):
             name = "head" if i == 0 else f"body{i}"
-            self.blocks += [
-                _conv(channels, kernel_size, f"{name}_conv"),
+            self.blocks.append(_conv(channels, kernel_size, f"{name}_conv",
+                                     None if self.batch_norm else "he_normal"))
+            if self.batch_norm:
                 # PyTorch momentum 0.1 is Keras momentum 0.9; eps matches PyTorch's 1e-5.
-                self.normalization(
+                self.blocks.append(self.normalization(
                     momentum=bn_momentum, epsilon=1e-5, name=f"{name}_bn",
-                    gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02)),
-                keras.layers.LeakyReLU(negative_slope=leaky_slope, name=f"{name}_act"),
-            ]
+                    gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02)))
+            self.blocks.append(
+                keras.layers.LeakyReLU(negative_slope=leaky_slope, name=f"{name}_act"))
         self.tail = _conv(out_channels, kernel_size, "tail_conv")
 
     @property
@@ -61,7 +70,8 @@ class _ConvStack(keras.Model):
     def get_config(self):
         return {**super().get_config(), "channels": self.channels,
                 "num_layers": self.num_layers, "kernel_size": self.kernel_size,
-                "leaky_slope": self.leaky_slope, "bn_momentum": self.bn_momentum}
+                "leaky_slope": self.leaky_slope, "bn_momentum": self.bn_momentum,
+                "batch_norm": self.batch_norm}
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
@@ -101,15 +111,14 @@ class InferenceGenerator(tf.Module):
         super().__init__(name=f"inference_{generator.name}")
         self.pad = generator.pad
         self.leaky_slope = generator.leaky_slope
-        convs = [layer for layer in generator.blocks if isinstance(layer, keras.layers.Conv2D)]
-        norms = [layer for layer in generator.blocks
-                 if isinstance(layer, keras.layers.BatchNormalization)]
         self.kernels, self.biases = [], []
-        for conv, norm in zip(convs, norms):
-            scale = norm.gamma / ops.sqrt(norm.moving_variance + norm.epsilon)
-            self.kernels.append(tf.Variable(conv.kernel * scale, trainable=False))
-            self.biases.append(tf.Variable((conv.bias - norm.moving_mean) * scale + norm.beta,
-                                           trainable=False))
+        for conv, norm in _conv_norm_pairs(generator.blocks):
+            kernel, bias = ops.convert_to_tensor(conv.kernel), ops.convert_to_tensor(conv.bias)
+            if norm is not None:
+                scale = norm.gamma / ops.sqrt(norm.moving_variance + norm.epsilon)
+                kernel, bias = kernel * scale, (bias - norm.moving_mean) * scale + norm.beta
+            self.kernels.append(tf.Variable(kernel, trainable=False))
+            self.biases.append(tf.Variable(bias, trainable=False))
         self.tail_kernel = tf.Variable(ops.convert_to_tensor(generator.tail.kernel),
                                        trainable=False)
         self.tail_bias = tf.Variable(ops.convert_to_tensor(generator.tail.bias), trainable=False)
@@ -123,6 +132,17 @@ class InferenceGenerator(tf.Module):
                                  self.leaky_slope)
         x = tf.nn.bias_add(tf.nn.conv2d(x, self.tail_kernel, 1, "VALID"), self.tail_bias)
         return tf.tanh(x) + prev
+
+
+def _conv_norm_pairs(blocks):
+    """(conv, the BatchNorm after it or None) for each block of a _ConvStack."""
+    pairs = []
+    for layer in blocks:
+        if isinstance(layer, keras.layers.Conv2D):
+            pairs.append([layer, None])
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            pairs[-1][1] = layer
+    return pairs
 
 
 @keras.saving.register_keras_serializable(PACKAGE)

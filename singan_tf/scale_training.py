@@ -22,7 +22,8 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
     width = cfg.channels(n)
     layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
                   leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
-    return SinGANScale(generator or Generator(width, **layers),
+    return SinGANScale(generator or Generator(width, batch_norm=cfg.generator_batchnorm,
+                                              **layers),
                        discriminator or Discriminator(width, **layers), size,
                        noise_channels=noise_channels(n), alpha=cfg.alpha,
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
