@@ -227,3 +227,36 @@ def test_inference_generator_is_the_generator_with_batchnorm_folded():
     np.testing.assert_allclose(folded([inputs, inputs]), expected, atol=1e-5)
     generator.tail.bias.assign(generator.tail.bias + 1.0)  # a snapshot: unaffected
     np.testing.assert_allclose(folded([inputs, inputs]), expected, atol=1e-5)
+
+
+def test_a_generator_without_batchnorm_is_plain_convs_and_folds_to_itself():
+    generator = Generator(16, batch_norm=False)
+    inputs = tf.random.stateless_normal((2, 20, 24, 3), (1, 2))
+    out = generator([inputs, inputs], training=True)
+    assert out.shape == inputs.shape
+    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+                   for layer in generator.blocks)
+    assert len(generator.get_weights()) == 10  # kernel and bias of 5 convs
+    # Without BatchNorm, training and inference mode are one function.
+    np.testing.assert_array_equal(out, generator([inputs, inputs], training=False))
+    np.testing.assert_allclose(InferenceGenerator(generator)([inputs, inputs]), out, atol=1e-5)
+    restored = Generator.from_config(generator.get_config())
+    assert restored.batch_norm is False
+    # He-normal blocks keep the signal's scale (N(0, 0.02) shrinks it ~3x per block).
+    head = generator.blocks[0].kernel.numpy()
+    assert 0.5 < head.std() * np.sqrt(27 / 2) < 1.5
+
+
+def test_a_scale_without_batchnorm_learns_to_reconstruct():
+    real = tf.constant(make_image(32, 32)[None] / 127.5 - 1, tf.float32)
+    keras.utils.set_random_seed(0)
+    model = SinGANScale(Generator(16, batch_norm=False), Discriminator(16), (32, 32),
+                        noise_channels=1, seed=0, critic_steps=1, generator_steps=1)
+    model.compile(d_optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5),
+                  g_optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5),
+                  jit_compile=False, steps_per_execution=25)
+    model.z_opt.assign(tf.random.stateless_normal((1, 32, 32, 1), (5, 6)))
+    before = float(tf.reduce_mean(tf.square(model.reconstruct() - real)))
+    model.fit(_dataset(real), epochs=1, steps_per_epoch=100, verbose=0, shuffle=False)
+    after = float(tf.reduce_mean(tf.square(model.reconstruct() - real)))
+    assert after < 0.5 * before, (before, after)
