@@ -260,7 +260,8 @@ class PyramidTrainer:
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
             retry = ""
             if attempt + 1 < len(RETRY_LR_FACTORS):
-                renorm = ", G's BatchNorm renormalized" if self.config.crop_size_at(n) else ""
+                renorm = (", G's BatchNorm renormalized" if self.config.crop_size_at(n)
+                          and self.config.generator_batchnorm else "")
                 retry = (f"; retraining it with seed {self._scale_seed(n, attempt + 1)}, "
                          f"{RETRY_LR_FACTORS[attempt + 1]:g}x the learning rate{renorm} "
                          f"(attempt {attempt + 2} of {len(RETRY_LR_FACTORS)})")
