@@ -148,6 +148,11 @@ class SinGANConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def differences(self, base: "SinGANConfig") -> dict:
+        """The options whose values differ from `base`'s (what a fit set beyond its preset)."""
+        return {name: value for name, value in self.to_dict().items()
+                if value != getattr(base, name)}
+
     @classmethod
     def from_dict(cls, values: dict) -> "SinGANConfig":
         known = {f.name for f in dataclasses.fields(cls)}

@@ -42,6 +42,9 @@ def test_fit_sample_info_end_to_end(tmp_path):
 
     info = run("info", model)
     assert info.exit_code == 0 and "(complete)" in info.output and "34x40" in info.output
+    settings = next(line for line in info.output.splitlines() if line.startswith("settings:"))
+    assert "max_channels=16" in settings and "critic_steps=1" in settings
+    assert "crop_size" not in settings  # as the preset has it
     scales = json.loads(run("info", model, "--json").output)["scales"]
     for scale in scales:  # each scale's reconstruction error, as measured after training
         assert f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}" in info.output
