@@ -548,12 +548,12 @@ def info(model_dir, as_json):
     click.echo(f"model:      {model_dir} ({state})")
     click.echo(f"task:       {manifest['task']}")
     click.echo(f"preset:     {manifest['preset']} (seed {manifest['seed']})")
-    base = configs.PRESETS.get(manifest["preset"], configs.PAPER)
-    changed = configs.SinGANConfig.from_dict(manifest["config"]).differences(base)
+    base = manifest["preset"] if manifest["preset"] in configs.PRESETS else "paper"
+    changed = configs.SinGANConfig.from_dict(manifest["config"]).differences(
+        configs.preset(base))
     if changed:
         settings = ", ".join(f"{name}={json.dumps(value)}" for name, value in changed.items())
-        base_name = manifest["preset"] if manifest["preset"] in configs.PRESETS else "paper"
-        click.echo(f"settings:   {settings} (beyond {base_name})")
+        click.echo(f"settings:   {settings} (beyond {base})")
     click.echo(f"image:      {manifest['source_image']} "
                f"({manifest['source_size'][0]}x{manifest['source_size'][1]})")
     click.echo(f"scales:     {total}, factor {manifest['scale_factor']:.4f}")

@@ -101,11 +101,11 @@ class Generator(_ConvStack):
 
 
 class InferenceGenerator(tf.Module):
-    """A trained Generator for sampling: each BatchNorm (inference mode) folded into the conv
-    before it (if G has BatchNorm), so a block is one conv + bias + LeakyReLU that oneDNN runs fused. The same
-    function as `generator(inputs, training=False)` up to float rounding (~1e-6), and 10-20%
-    faster on CPU (docs/performance.md). A snapshot: later weight changes of the Keras
-    generator do not reach it."""
+    """A trained Generator for sampling: each BatchNorm (inference mode), if G has any,
+    folded into the conv before it, so a block is one conv + bias + LeakyReLU that oneDNN
+    runs fused. The same function as `generator(inputs, training=False)` up to float
+    rounding (~1e-6), and 10-20% faster on CPU (docs/performance.md). A snapshot: later
+    weight changes of the Keras generator do not reach it."""
 
     def __init__(self, generator: Generator):
         super().__init__(name=f"inference_{generator.name}")
