@@ -26,7 +26,8 @@ class SinGANConfig:
     kernel_size: int = 3
     leaky_slope: float = 0.2
     bn_momentum: float = 0.9     # PyTorch momentum 0.1 == Keras momentum 0.9
-    generator_batchnorm: bool = True  # BatchNorm in G's blocks (the paper's; D keeps its own)
+    generator_batchnorm: bool = True      # BatchNorm in G's blocks (the paper's)
+    discriminator_batchnorm: bool = True  # BatchNorm in D's blocks (the paper's; ConSinGAN has none)
     # Optimisation
     iters_per_scale: int = 2000
     coarse_scales: int = 0           # the first this many scales (cheap; they set the layout)
@@ -81,7 +82,8 @@ class SinGANConfig:
                               f"{2 * self.receptive_pad + 1} (the critic's receptive field)")
         if 0 < self.random_path_bank < self.critic_steps:
             raise SinGANError("config: random_path_bank must be 0 (off) or at least critic_steps")
-        for name in ["jit_compile", "redraw_coarsest_z_opt", "generator_batchnorm"]:
+        for name in ["jit_compile", "redraw_coarsest_z_opt", "generator_batchnorm",
+                     "discriminator_batchnorm"]:
             if not isinstance(getattr(self, name), bool):
                 raise SinGANError(f"config: {name} must be true or false, "
                                   f"got {getattr(self, name)!r}")

@@ -24,7 +24,8 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                   leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
     return SinGANScale(generator or Generator(width, batch_norm=cfg.generator_batchnorm,
                                               **layers),
-                       discriminator or Discriminator(width, **layers), size,
+                       discriminator or Discriminator(
+                           width, batch_norm=cfg.discriminator_batchnorm, **layers), size,
                        noise_channels=noise_channels(n), alpha=cfg.alpha,
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
