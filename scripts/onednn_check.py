@@ -57,7 +57,7 @@ def child(args) -> None:
         if cfg.inherits_weights(n):
             scale.generator.set_weights(frozen.scales[-1].generator.get_weights())
             scale.discriminator.set_weights(
-                fmt.load_scale(args.model, n - 1).discriminator.get_weights())
+                fmt.load_discriminator(args.model, n - 1).get_weights())
     else:
         size = tuple(args.size)
         scale = build_scale(cfg, n, size, seed=0)

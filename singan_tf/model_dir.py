@@ -226,15 +226,31 @@ def load_scale(model_dir, scale: int, discriminator: bool = True) -> ScaleFiles:
     missing = [str(directory / n) for n in names if not (directory / n).is_file()]
     if missing:
         raise ModelDirError(f"model directory is incomplete: missing {', '.join(missing)}")
-    try:
-        generator = keras.saving.load_model(directory / "generator.keras", compile=False)
-        critic = (keras.saving.load_model(directory / "discriminator.keras", compile=False)
-                  if discriminator else None)
-        z_opt = np.load(directory / "z_opt.npy")
-    except Exception as err:  # Keras raises many types for a damaged zip or h5
-        raise ModelDirError(f"scale {scale} in {model_dir} is corrupt: {err}") from None
+    generator = _read(model_dir, scale, "generator.keras", _load_keras)
+    critic = _read(model_dir, scale, "discriminator.keras", _load_keras) if discriminator else None
+    z_opt = _read(model_dir, scale, "z_opt.npy", np.load)
     generator.trainable = False
     return ScaleFiles(generator, critic, z_opt)
+
+
+def load_discriminator(model_dir, scale: int):
+    """One finished scale's D alone (the next scale of the same width starts from it)."""
+    path = scale_dir(model_dir, scale) / "discriminator.keras"
+    if not path.is_file():
+        raise ModelDirError(f"model directory is incomplete: missing {path}")
+    return _read(model_dir, scale, "discriminator.keras", _load_keras)
+
+
+def _load_keras(path):
+    return keras.saving.load_model(path, compile=False)
+
+
+def _read(model_dir, scale: int, name: str, reader):
+    """reader(path) of one file of a finished scale; a damaged file is a ModelDirError."""
+    try:
+        return reader(scale_dir(model_dir, scale) / name)
+    except Exception as err:  # Keras raises many types for a damaged zip or h5
+        raise ModelDirError(f"scale {scale} in {model_dir} is corrupt: {err}") from None
 
 
 def load_trained_scales(model_dir, manifest: dict) -> list[TrainedScale]:

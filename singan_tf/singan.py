@@ -36,7 +36,7 @@ class SinGAN:
         """D of one scale, read from the model directory (only fine-tuning needs it)."""
         if self.path is None:
             raise SinGANError("this model has no directory to read discriminators from")
-        return fmt.load_scale(self.path, scale).discriminator
+        return fmt.load_discriminator(self.path, scale)
 
     @property
     def num_scales(self) -> int:

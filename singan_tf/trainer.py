@@ -185,7 +185,7 @@ class PyramidTrainer:
         sizes = [tuple(s) for s in manifest["sizes"]]
         pyramid = Pyramid(fmt.load_trained_scales(self.model_dir, manifest))
         # The last finished D: a scale of the same width starts from its weights.
-        discriminator = (fmt.load_scale(self.model_dir, pyramid.num_scales - 1).discriminator
+        discriminator = (fmt.load_discriminator(self.model_dir, pyramid.num_scales - 1)
                          if pyramid.num_scales else None)
         total = len(sizes)
         stop = total if max_new_scales is None else min(total,
