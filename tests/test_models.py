@@ -6,6 +6,9 @@ import tensorflow as tf
 from singan_tf.models import (Discriminator, Generator, InferenceGenerator, SinGANScale,
                               gradient_penalty)
 
+from singan_tf.config import SinGANConfig
+from singan_tf.scale_training import build_scale
+
 from conftest import make_image
 
 
@@ -247,6 +250,24 @@ def test_a_generator_without_batchnorm_is_plain_convs_and_folds_to_itself():
     # He-normal blocks keep the signal's scale (N(0, 0.02) shrinks it ~3x per block).
     head = generator.blocks[0].kernel.numpy()
     assert 0.5 < head.std() * np.sqrt(27 / 2) < 1.5
+
+
+@pytest.mark.parametrize("generator_bn,discriminator_bn", [(True, False), (False, True)])
+def test_the_config_chooses_batchnorm_per_network(generator_bn, discriminator_bn):
+    cfg = SinGANConfig(generator_batchnorm=generator_bn,
+                       discriminator_batchnorm=discriminator_bn)
+    scale = build_scale(cfg, 0, (32, 32))
+    for network, batch_norm in [(scale.generator, generator_bn),
+                                (scale.discriminator, discriminator_bn)]:
+        assert network.batch_norm is batch_norm
+        norms = [layer for layer in network.blocks
+                 if isinstance(layer, keras.layers.BatchNormalization)]
+        assert len(norms) == (4 if batch_norm else 0)
+    critic = scale.discriminator
+    images = tf.random.stateless_normal((2, 24, 24, 3), (3, 4))
+    if not discriminator_bn:  # one function in training and inference, as ConSinGAN's
+        np.testing.assert_array_equal(critic(images, training=True), critic(images))
+    assert Discriminator.from_config(critic.get_config()).batch_norm is discriminator_bn
 
 
 def test_a_scale_without_batchnorm_learns_to_reconstruct():
