@@ -3,10 +3,9 @@ import pytest
 import keras
 import tensorflow as tf
 
+from singan_tf.config import SinGANConfig
 from singan_tf.models import (Discriminator, Generator, InferenceGenerator, SinGANScale,
                               gradient_penalty)
-
-from singan_tf.config import SinGANConfig
 from singan_tf.scale_training import build_scale
 
 from conftest import make_image
