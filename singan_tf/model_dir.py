@@ -221,11 +221,7 @@ def load_reals(model_dir, num_scales: int) -> list[np.ndarray]:
 def load_scale(model_dir, scale: int, discriminator: bool = True) -> ScaleFiles:
     """One finished scale's files; discriminator=False skips reading D (only training and
     fine-tuning need it), though a missing D file still makes the directory incomplete."""
-    directory = scale_dir(model_dir, scale)
-    names = ["generator.keras", "discriminator.keras", "z_opt.npy"]
-    missing = [str(directory / n) for n in names if not (directory / n).is_file()]
-    if missing:
-        raise ModelDirError(f"model directory is incomplete: missing {', '.join(missing)}")
+    _require(model_dir, scale, ["generator.keras", "discriminator.keras", "z_opt.npy"])
     generator = _read(model_dir, scale, "generator.keras", _load_keras)
     critic = _read(model_dir, scale, "discriminator.keras", _load_keras) if discriminator else None
     z_opt = _read(model_dir, scale, "z_opt.npy", np.load)
@@ -235,10 +231,16 @@ def load_scale(model_dir, scale: int, discriminator: bool = True) -> ScaleFiles:
 
 def load_discriminator(model_dir, scale: int):
     """One finished scale's D alone (the next scale of the same width starts from it)."""
-    path = scale_dir(model_dir, scale) / "discriminator.keras"
-    if not path.is_file():
-        raise ModelDirError(f"model directory is incomplete: missing {path}")
+    _require(model_dir, scale, ["discriminator.keras"])
     return _read(model_dir, scale, "discriminator.keras", _load_keras)
+
+
+def _require(model_dir, scale: int, names) -> None:
+    """A missing file of a finished scale makes the directory incomplete: name them all."""
+    directory = scale_dir(model_dir, scale)
+    missing = [str(directory / n) for n in names if not (directory / n).is_file()]
+    if missing:
+        raise ModelDirError(f"model directory is incomplete: missing {', '.join(missing)}")
 
 
 def _load_keras(path):
