@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from .config import SinGANConfig
 from .models import Discriminator, Generator, SinGANScale
-from .optimizers import FusedAdam
 from .pyramid import noise_channels
 from .trained_pyramid import Pyramid
 
@@ -36,7 +35,7 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
 
 def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None,
                   lr_factor: float = 1.0) -> None:
-    """Adam (fused, same math) for G and D with the reference's lr cut, XLA and steps_per_execution from cfg.
+    """Adam for G and D with the reference's lr cut, XLA and steps_per_execution from cfg.
     lr_factor scales both learning rates (a retry after divergence trains more gently)."""
     iterations = iterations or cfg.iters_per_scale
 
@@ -45,7 +44,7 @@ def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None 
         decay_step = int(cfg.lr_decay_at * iterations) * steps_per_iteration
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
             [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
-        return FusedAdam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+        return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
 
     scale.compile(d_optimizer=adam(cfg.lr_d, cfg.critic_steps),
                   g_optimizer=adam(cfg.lr_g, cfg.generator_steps),
