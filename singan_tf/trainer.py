@@ -251,7 +251,8 @@ class PyramidTrainer:
             self.current_attempt = attempt
             scale, history = train(attempt, lr_factor)
             reconstruction = forward_step(scale.generator, amp, z_opt, rec_prev)[0]
-            health = ScaleHealth.measure(real, reconstruction, rec_prev, n)
+            health = ScaleHealth.measure(real, reconstruction, rec_prev, n,
+                                         self.config.iterations(n))
             if health.healthy:
                 return scale, history, reconstruction, health
             failed.append({"seed": self._scale_seed(n, attempt), "lr_factor": lr_factor,
