@@ -13,7 +13,7 @@ A scale trained fewer than `SHORT_FIT_ITERATIONS` iterations gets a far higher f
 broken (a 30-iteration super-resolution test scale leaves a 29 dB input at 20 dB). A real
 fit's scale does not get it: the finest scale of the rocket once collapsed to 24.8 dB from
 an input at 28.9 dB (2.6x the error; a green rocket), which a 16 dB floor let pass, while
-no healthy scale of the ~850 in the fits on record was worse than 1.9x its input
+no healthy scale of the ~870 in the fits on record was worse than 1.9x its input
 (docs/performance.md).
 """
 from __future__ import annotations
