@@ -47,7 +47,7 @@ class ScaleHealth:
 
     rec_error: float
     input_error: float
-    floor: float = ROUNDING_FLOOR
+    floor: float
 
     @classmethod
     def measure(cls, real, reconstruction, rec_input, scale: int,
