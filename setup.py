@@ -19,6 +19,7 @@ setup(
         "keras>=3.15.1,<4",
         "tensorboard>=2.21,<2.22",
         "numpy>=2.4,<3",
+        "h5py>=3.14,<4",  # renames the weights of generators saved before session 9 on load
         "pillow>=13.0,<14",
         "click>=8.5,<9",
         "scipy>=1.17,<2",

@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import math
 import os
 import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 
@@ -244,7 +248,43 @@ def _require(model_dir, scale: int, names) -> None:
 
 
 def _load_keras(path):
-    return keras.saving.load_model(path, compile=False)
+    """keras.saving.load_model, also for generators saved before session 9 (see below)."""
+    renamed = _renamed_pre_renorm_generator(path)
+    if renamed is None:
+        return keras.saving.load_model(path, compile=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / Path(path).name
+        copy.write_bytes(renamed)
+        return keras.saving.load_model(copy, compile=False)
+
+
+# Keras stores the layers of a list under their class's name: G's BatchNorm layers became
+# BatchRenormalization (a subclass with the same weights) in session 9, so generators saved
+# before keep those weights under the old name, and Keras would refuse them.
+_OLD_NORM, _NORM = "batch_normalization", "batch_renormalization"
+
+
+def _renamed_pre_renorm_generator(path) -> bytes | None:
+    """A copy of a pre-session-9 generator file with its BatchNorm groups renamed to what
+    G's layers are called today; None for any other file (left to Keras as it is)."""
+    with zipfile.ZipFile(path) as archive:
+        if json.loads(archive.read("config.json")).get("class_name") != "Generator":
+            return None
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+        with h5py.File(weights, "r+") as store:
+            blocks = store.get("blocks", {})
+            old = [name for name in blocks if name.startswith(_OLD_NORM)]
+            for name in old:
+                blocks.move(name, _NORM + name[len(_OLD_NORM):])
+        if not old:
+            return None
+        files = {item.filename: archive.read(item) for item in archive.infolist()}
+    files["model.weights.h5"] = weights.getvalue()
+    renamed = io.BytesIO()
+    with zipfile.ZipFile(renamed, "w") as copy:
+        for name, data in files.items():
+            copy.writestr(name, data)
+    return renamed.getvalue()
 
 
 def _read(model_dir, scale: int, name: str, reader):

@@ -23,7 +23,8 @@ class BatchRenormalization(keras.layers.BatchNormalization):
     training: the batch's normalization times r = std / moving_std plus d = (mean -
     moving_mean) / moving_std, both clipped (`renorm_clipping`) and not differentiated,
     then the moving statistics a step (1 - `renorm_momentum`) towards the batch's. Called
-    otherwise it is BatchNormalization, weights included, so models saved before load.
+    otherwise it is BatchNormalization, weights included (generators saved before it, whose
+    weights Keras filed under BatchNormalization's name, are renamed on load: model_dir).
 
     Not Keras's `renorm=True`: that renormalizes every training call (whole-image scales
     normalize by the image's own statistics), and adds three statistics per layer that

@@ -1,9 +1,14 @@
+import io
+import zipfile
+
+import h5py
 import numpy as np
 import keras
 import pytest
 import tensorflow as tf
 
-from singan_tf.models import Generator
+from singan_tf import model_dir as fmt
+from singan_tf.models import Discriminator, Generator
 from singan_tf.normalization import BatchRenormalization
 
 
@@ -90,7 +95,7 @@ def test_without_renormalize_it_is_batch_normalization(training):
 
 
 def test_generator_weights_are_those_of_batch_normalization():
-    """Renormalization adds no weights: generators saved before it load unchanged."""
+    """Renormalization adds no weights (so a generator saved before it has all of them)."""
     generator = Generator(8)
     zeros = tf.zeros((1, 20, 20, 3))
     generator([zeros, zeros])
@@ -99,3 +104,41 @@ def test_generator_weights_are_those_of_batch_normalization():
     restored = BatchRenormalization.from_config(norms[0].get_config())
     assert restored.renorm_clipping == norms[0].renorm_clipping
     assert restored.renorm_momentum == 0.99
+
+
+def _as_written_before_renormalization(path):
+    """Rewrite a generator file as session 8's code wrote it: Keras names a list's layers
+    after their class, and G's BatchNorm layers were keras.layers.BatchNormalization."""
+    with zipfile.ZipFile(path) as archive:
+        files = {item.filename: archive.read(item) for item in archive.infolist()}
+    weights = io.BytesIO(files["model.weights.h5"])
+    with h5py.File(weights, "r+") as store:
+        for name in list(store["blocks"]):
+            if name.startswith("batch_renormalization"):
+                store["blocks"].move(name, name.replace("batch_renormalization",
+                                                        "batch_normalization"))
+    files["model.weights.h5"] = weights.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+
+
+def test_a_generator_saved_before_renormalization_loads(tmp_path):
+    generator, critic = Generator(8), Discriminator(8)
+    noisy = tf.random.stateless_normal((1, 20, 20, 3), seed=(1, 2))
+    generator([noisy, noisy])
+    critic(noisy)
+    for layer in generator.blocks:  # moving statistics that are not the initial ones
+        if isinstance(layer, BatchRenormalization):
+            layer.moving_mean.assign(tf.random.stateless_normal(layer.moving_mean.shape, (3, 4)))
+    fmt.save_scale(tmp_path, 0, generator, critic, np.zeros((1, 20, 20, 3), np.float32))
+    saved = fmt.scale_dir(tmp_path, 0) / "generator.keras"
+    _as_written_before_renormalization(saved)
+    with pytest.raises(ValueError):  # what Keras alone makes of such a file
+        keras.saving.load_model(saved, compile=False)
+
+    loaded = fmt.load_scale(tmp_path, 0).generator
+    for before, after in zip(generator.weights, loaded.weights):
+        np.testing.assert_array_equal(before.numpy(), after.numpy())
+    np.testing.assert_array_equal(generator([noisy, noisy]).numpy(),
+                                  loaded([noisy, noisy]).numpy())
