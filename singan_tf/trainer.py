@@ -247,12 +247,14 @@ class PyramidTrainer:
         the fit stops with the finished scales kept.
         Returns (scale, history, reconstruction, health)."""
         failed = []
+        size = tuple(real.shape[:2])
+        windowed = self.config.training_size(size, n) != size
         for attempt, lr_factor in enumerate(RETRY_LR_FACTORS):
             self.current_attempt = attempt
             scale, history = train(attempt, lr_factor)
             reconstruction = forward_step(scale.generator, amp, z_opt, rec_prev)[0]
             health = ScaleHealth.measure(real, reconstruction, rec_prev, n,
-                                         self.config.iterations(n))
+                                         self.config.iterations(n), windowed)
             if health.healthy:
                 return scale, history, reconstruction, health
             failed.append({"seed": self._scale_seed(n, attempt), "lr_factor": lr_factor,
@@ -261,7 +263,7 @@ class PyramidTrainer:
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
             retry = ""
             if attempt + 1 < len(RETRY_LR_FACTORS):
-                renorm = (", G's BatchNorm renormalized" if self.config.crop_size_at(n)
+                renorm = (", G's BatchNorm renormalized" if windowed
                           and self.config.generator_batchnorm else "")
                 retry = (f"; retraining it with seed {self._scale_seed(n, attempt + 1)}, "
                          f"{RETRY_LR_FACTORS[attempt + 1]:g}x the learning rate{renorm} "

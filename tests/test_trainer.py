@@ -288,26 +288,34 @@ def test_a_scale_that_keeps_diverging_stops_the_fit_and_keeps_finished_scales(
     assert "failed_attempts" not in json.loads((model_dir / MANIFEST).read_text())
 
 
-def test_health_check_thresholds():
+@pytest.mark.parametrize("windowed", [False, True])
+def test_health_check_thresholds(windowed):
     real = np.linspace(-1, 1, 16 * 16 * 3).reshape(16, 16, 3)
     blurred_input = real * 0.9
-    assert ScaleHealth.measure(real, real * 0.95, blurred_input, 1, 300).healthy
-    assert not ScaleHealth.measure(real, np.ones_like(real), blurred_input, 1, 300).healthy
-    assert not ScaleHealth.measure(real, real * np.nan, blurred_input, 1, 300).healthy
+    assert ScaleHealth.measure(real, real * 0.95, blurred_input, 1, 300, windowed).healthy
+    assert not ScaleHealth.measure(real, np.ones_like(real), blurred_input, 1, 300,
+                                   windowed).healthy
+    assert not ScaleHealth.measure(real, real * np.nan, blurred_input, 1, 300, windowed).healthy
     # Scale 0 is given zeros; its baseline is the image's mean colour.
-    assert ScaleHealth.measure(real, real * 0.5, np.zeros_like(real), 0, 300).healthy
-    assert not ScaleHealth.measure(real, -real, np.zeros_like(real), 0, 300).healthy
+    assert ScaleHealth.measure(real, real * 0.5, np.zeros_like(real), 0, 300, windowed).healthy
+    assert not ScaleHealth.measure(real, -real, np.zeros_like(real), 0, 300, windowed).healthy
 
 
-def test_health_check_tells_a_collapse_from_a_short_fit():
-    """The rocket's collapsed finest scale: MSE 0.0133 (24.8 dB) from an input at 0.0051."""
+def test_health_check_tells_a_collapse_from_a_short_fit_or_a_whole_image_trade():
+    """The rocket's collapsed finest (windowed) scale: MSE 0.0133 (24.8 dB) from an input at
+    0.0051; LSUN 1's healthy whole-image scale 1: MSE 0.0227 (22.5 dB) from 0.0095."""
     real = np.zeros((16, 16, 3))
     given, reconstruction = real + np.sqrt(0.0051), real + np.sqrt(0.0133)
-    assert not ScaleHealth.measure(real, reconstruction, given, 7, 300).healthy
-    assert ScaleHealth.measure(real, reconstruction, given, 7, 30).healthy  # under-trained
-    assert ScaleHealth.measure(real, real + np.sqrt(0.0060), given, 7, 300).healthy
+    assert not ScaleHealth.measure(real, reconstruction, given, 7, 300, True).healthy
+    assert ScaleHealth.measure(real, reconstruction, given, 7, 30, True).healthy  # under-trained
+    assert ScaleHealth.measure(real, real + np.sqrt(0.0060), given, 7, 300, True).healthy
     # An input close to perfect: rounding noise around it is no failure.
-    assert ScaleHealth.measure(real, real + np.sqrt(1.5e-3), real + 1e-3, 7, 300).healthy
+    assert ScaleHealth.measure(real, real + np.sqrt(1.5e-3), real + 1e-3, 7, 300, True).healthy
+    # A whole-image scale trades some reconstruction for realism; only ~16 dB fails it.
+    given, reconstruction = real + np.sqrt(0.0095), real + np.sqrt(0.0227)
+    assert ScaleHealth.measure(real, reconstruction, given, 1, 2000, False).healthy
+    assert not ScaleHealth.measure(real, reconstruction, given, 1, 2000, True).healthy
+    assert not ScaleHealth.measure(real, real + np.sqrt(0.25), given, 1, 2000, False).healthy
 
 
 def test_an_os_error_in_the_scale_process_is_reported_as_itself(last_scale_untrained):
