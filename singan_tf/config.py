@@ -44,6 +44,7 @@ class SinGANConfig:
     alpha: float = 10.0          # reconstruction weight
     gp_weight: float = 0.1
     noise_amp_init: float = 0.1
+    coarse_noise_amp_init: float = 0.0  # at scales 1..coarse_scales-1 instead (0: noise_amp_init)
     # Speed (do not change the math)
     jit_compile: bool = False    # XLA: on a CPU oneDNN ran the paper's finest step 1.7x
                                  # faster without it (docs/performance.md); try on GPUs
@@ -87,7 +88,8 @@ class SinGANConfig:
             if not isinstance(getattr(self, name), bool):
                 raise SinGANError(f"config: {name} must be true or false, "
                                   f"got {getattr(self, name)!r}")
-        for name in ["lr_g", "lr_d", "alpha", "gp_weight", "noise_amp_init"]:
+        for name in ["lr_g", "lr_d", "alpha", "gp_weight", "noise_amp_init",
+                     "coarse_noise_amp_init"]:
             if getattr(self, name) < 0:
                 raise SinGANError(f"config: {name} must be non-negative")
 
@@ -105,6 +107,15 @@ class SinGANConfig:
         if scale < self.coarse_scales and self.coarse_iters_per_scale:
             return self.coarse_iters_per_scale
         return self.iters_per_scale
+
+    def noise_amp_factor(self, scale: int) -> float:
+        """Scale's noise amplitude over its input's RMSE (scale 0's amplitude is 1).
+
+        Coarse scales trained long learn to map every input near their reconstruction
+        input to the photo, so their samples vary less; more noise there keeps them apart."""
+        if scale < self.coarse_scales and self.coarse_noise_amp_init:
+            return self.coarse_noise_amp_init
+        return self.noise_amp_init
 
     def redraws_z_opt(self, scale: int) -> bool:
         """Whether scale's reconstruction loss uses new noise every iteration.

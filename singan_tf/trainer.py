@@ -197,7 +197,7 @@ class PyramidTrainer:
             started = time.perf_counter()
             rec_prev = pyramid.reconstruction_input(n, sizes[n])
             real = tf.constant(reals[n][None])
-            amp = 1.0 if n == 0 else cfg.noise_amp_init * float(
+            amp = 1.0 if n == 0 else cfg.noise_amp_factor(n) * float(
                 tf.sqrt(tf.reduce_mean(tf.square(real - rec_prev))))
             z_opt = self._z_opt(n, sizes[n])
 

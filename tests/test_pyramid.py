@@ -114,3 +114,11 @@ def test_training_window():
     assert FAST.replace(crop_size=64).training_size((50, 250), 3) == (50, 64)
     assert FAST.training_size((50, 250), 0) == (50, 250)  # a fresh G: the whole image
     assert PAPER.replace(crop_size=64).training_size((50, 250), 4) == (50, 250)  # new width
+
+
+def test_coarse_scales_can_draw_more_noise():
+    cfg = FAST.replace(coarse_scales=3, coarse_noise_amp_init=0.3)
+    assert [cfg.noise_amp_factor(n) for n in range(1, 5)] == [0.3, 0.3, 0.1, 0.1]
+    assert [FAST.noise_amp_factor(n) for n in range(1, 6)] == [0.1] * 5  # 0: noise_amp_init
+    with pytest.raises(SinGANError, match="coarse_noise_amp_init must be non-negative"):
+        SinGANConfig(coarse_noise_amp_init=-0.1)
