@@ -1,5 +1,6 @@
 """PyramidTrainer, the model directory format and the loaded SinGAN."""
 import json
+import math
 import shutil
 
 import keras
@@ -23,7 +24,8 @@ def test_fit_writes_a_complete_model_directory(fitted_model_dir):
     assert manifest["format_version"] == 1 and manifest["num_scales"] == 3
     assert [s["index"] for s in manifest["scales"]] == [0, 1, 2]
     assert manifest["scales"][0]["noise_amp"] == 1.0
-    assert all(0 < s["noise_amp"] < 1 for s in manifest["scales"][1:])
+    for scale in manifest["scales"][1:]:  # 0.1x the RMSE of the scale's input
+        assert scale["noise_amp"] == pytest.approx(0.1 * math.sqrt(scale["input_error"]), 1e-4)
     assert manifest["train_seconds"] > 0
     for n in range(3):
         assert (scale_dir(fitted_model_dir, n) / "generator.keras").is_file()
@@ -250,6 +252,15 @@ def resume_with_sabotage(model_dir, **sabotage):
     trainer = PyramidTrainer(model_dir, verbose=1, tensorboard=False, callbacks=[callback])
     holder.append(trainer)
     return trainer, callback
+
+
+def test_coarse_scales_draw_their_own_noise_amplitude(last_scale_untrained):
+    manifest = json.loads((last_scale_untrained / MANIFEST).read_text())
+    manifest["config"].update(coarse_scales=3, coarse_noise_amp_init=0.3)
+    (last_scale_untrained / MANIFEST).write_text(json.dumps(manifest))
+    PyramidTrainer(last_scale_untrained, verbose=0, tensorboard=False).fit(resume=True)
+    scale = json.loads((last_scale_untrained / MANIFEST).read_text())["scales"][2]
+    assert scale["noise_amp"] == pytest.approx(0.3 * math.sqrt(scale["input_error"]), 1e-4)
 
 
 def test_a_diverged_scale_is_detected_and_retrained(last_scale_untrained, capsys):
