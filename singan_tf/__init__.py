@@ -30,7 +30,7 @@ def _import_tensorflow_quietly():
 
 _import_tensorflow_quietly()
 
-from .config import FAST, PAPER, PRESETS, SinGANConfig, preset  # noqa: E402
+from .config import FAST, PAPER, PRESETS, QUALITY, SinGANConfig, preset  # noqa: E402
 from .errors import ImageError, ModelDirError, SinGANError  # noqa: E402
 from .models import Discriminator, Generator, SinGANScale  # noqa: E402
 from .singan import SinGAN, load  # noqa: E402
@@ -38,6 +38,6 @@ from .trainer import PyramidTrainer, fit  # noqa: E402
 from .fit_many import fit_many  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["fit_many", "FAST", "PAPER", "PRESETS", "SinGANConfig", "preset", "ImageError", "ModelDirError",
+__all__ = ["fit_many", "FAST", "PAPER", "PRESETS", "QUALITY", "SinGANConfig", "preset", "ImageError", "ModelDirError",
            "SinGANError", "Discriminator", "Generator", "SinGANScale", "SinGAN", "load",
            "PyramidTrainer", "fit", "__version__"]

@@ -77,6 +77,12 @@ def test_paper_preset_is_the_reference():
     assert preset("fast") is FAST
 
 
+def test_quality_is_fast_with_the_papers_length_at_the_coarse_scales():
+    quality = preset("quality")
+    assert quality.differences(FAST) == {"coarse_iters_per_scale": 2000}
+    assert [quality.iterations(n) for n in range(6)] == [2000] * 4 + [300] * 2
+
+
 def test_config_validation_and_round_trip():
     with pytest.raises(SinGANError, match="max_size"):
         SinGANConfig(max_size=0)
