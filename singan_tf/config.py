@@ -113,7 +113,8 @@ class SinGANConfig:
         """Scale's noise amplitude over its input's RMSE (scale 0's amplitude is 1).
 
         Coarse scales trained long learn to map every input near their reconstruction
-        input to the photo, so their samples vary less; more noise there keeps them apart."""
+        input to the photo, so their samples vary less; `coarse_noise_amp_init` tries more
+        noise there (3x gave back a little diversity for worse samples: docs/performance.md)."""
         if scale < self.coarse_scales and self.coarse_noise_amp_init:
             return self.coarse_noise_amp_init
         return self.noise_amp_init
