@@ -103,11 +103,14 @@ class SinGANConfig:
         """Width of G and D at a scale: nfc = min(32 * 2**floor(n/4), 128) for the paper."""
         return min(self.base_channels * 2 ** (scale // self.channels_double_every), self.max_channels)
 
+    def _coarse_or(self, scale: int, coarse_value, value):
+        """`coarse_value` at the first `coarse_scales` scales when it is set (non-zero),
+        else `value`: how every `coarse_*` option applies."""
+        return coarse_value if scale < self.coarse_scales and coarse_value else value
+
     def iterations(self, scale: int) -> int:
         """Training iterations of a scale."""
-        if scale < self.coarse_scales and self.coarse_iters_per_scale:
-            return self.coarse_iters_per_scale
-        return self.iters_per_scale
+        return self._coarse_or(scale, self.coarse_iters_per_scale, self.iters_per_scale)
 
     def noise_amp_factor(self, scale: int) -> float:
         """Scale's noise amplitude over its input's RMSE (scale 0's amplitude is 1).
@@ -115,9 +118,7 @@ class SinGANConfig:
         Coarse scales trained long learn to map every input near their reconstruction
         input to the photo, so their samples vary less; `coarse_noise_amp_init` tries more
         noise there (3x gave back a little diversity for worse samples: docs/performance.md)."""
-        if scale < self.coarse_scales and self.coarse_noise_amp_init:
-            return self.coarse_noise_amp_init
-        return self.noise_amp_init
+        return self._coarse_or(scale, self.coarse_noise_amp_init, self.noise_amp_init)
 
     def redraws_z_opt(self, scale: int) -> bool:
         """Whether scale's reconstruction loss uses new noise every iteration.
