@@ -55,6 +55,8 @@ class SinGANConfig:
                                  # (scales whose G starts from the coarser one's weights)
     random_path_bank: int = 0    # draw the random-path inputs from this many per scale,
                                  # computed once, instead of fresh ones every iteration
+    renormalize_windows: bool = False  # G's BatchNorm on windows: renormalized from the first
+                                       # attempt (else frozen; retries always renormalize)
     # The official code's behaviour where it departs from the paper's text
     redraw_coarsest_z_opt: bool = False  # scale 0's reconstruction noise: new every iteration
 
@@ -85,7 +87,7 @@ class SinGANConfig:
         if 0 < self.random_path_bank < self.critic_steps:
             raise SinGANError("config: random_path_bank must be 0 (off) or at least critic_steps")
         for name in ["jit_compile", "redraw_coarsest_z_opt", "generator_batchnorm",
-                     "discriminator_batchnorm"]:
+                     "discriminator_batchnorm", "renormalize_windows"]:
             if not isinstance(getattr(self, name), bool):
                 raise SinGANError(f"config: {name} must be true or false, "
                                   f"got {getattr(self, name)!r}")

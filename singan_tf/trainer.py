@@ -287,7 +287,8 @@ class PyramidTrainer:
                       if cfg.inherits_weights(n) else None)
         return train_scale(cfg, n, real, frozen, rec_prev, amp, z_opt,
                            seed=self._scale_seed(n, attempt), start_from=start_from,
-                           lr_factor=lr_factor, renormalize_windows=attempt > 0,
+                           lr_factor=lr_factor,
+                           renormalize_windows=cfg.renormalize_windows or attempt > 0,
                            callbacks=self._scale_callbacks(n, sizes, attempt))
 
     def _scale_seed(self, n: int, attempt: int = 0) -> int:

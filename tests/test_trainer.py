@@ -263,6 +263,15 @@ def test_coarse_scales_draw_their_own_noise_amplitude(last_scale_untrained):
     assert scale["noise_amp"] == pytest.approx(0.3 * math.sqrt(scale["input_error"]), 1e-4)
 
 
+def test_windows_can_renormalize_from_the_first_attempt(last_scale_untrained):
+    manifest = json.loads((last_scale_untrained / MANIFEST).read_text())
+    manifest["config"].update(renormalize_windows=True)
+    (last_scale_untrained / MANIFEST).write_text(json.dumps(manifest))
+    trainer, callback = resume_with_sabotage(last_scale_untrained, attempts=0)
+    trainer.fit(resume=True)
+    assert callback.renormalizes == {0: True}
+
+
 def test_a_diverged_scale_is_detected_and_retrained(last_scale_untrained, capsys):
     trainer, callback = resume_with_sabotage(last_scale_untrained, attempts=1)
     model = trainer.fit(resume=True)
