@@ -190,8 +190,9 @@ class SinGANScale(keras.Model):
     trains a G whose colours drift on the whole image): frozen at the inherited ones, or
     with renormalize_windows by Batch Renormalization (normalization.py), which moves
     them with G's weights. Frozen ones let some windowed scales collapse; renormalized
-    ones have not, but gave softer or grainier samples, so the trainer uses them to
-    retrain a collapsed scale (docs/performance.md).
+    ones have not, but at 32 channels gave softer or grainier samples and at 64 no better
+    ones, so the trainer uses them to retrain a collapsed scale unless the config's
+    renormalize_windows asks for them from the first attempt (docs/performance.md).
 
     redraw_z_opt: the reconstruction loss uses new noise every iteration instead of the
     fixed z_opt (the official code's scale 0; see `SinGANConfig.redraws_z_opt`).

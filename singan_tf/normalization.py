@@ -6,8 +6,9 @@ by the statistics inherited from the coarser scale, frozen, lets G's weights gro
 until tanh saturates and the scale collapses now and then (issue 11, docs/performance.md).
 Batch Renormalization takes the values of normalizing by the moving statistics, lets the
 gradient see the window's normalization, and moves the statistics with the weights: no
-scale trained so has collapsed, but samples came out softer or grainier, so the trainer
-uses it to retrain a collapsed scale.
+scale trained so has collapsed, but samples came out softer or grainier (32 channels) or
+no better (64), so the trainer uses it to retrain a collapsed scale, or from the first
+attempt when asked (`renormalize_windows`).
 """
 from __future__ import annotations
 
