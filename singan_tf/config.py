@@ -29,6 +29,8 @@ class SinGANConfig:
     bn_momentum: float = 0.9     # PyTorch momentum 0.1 == Keras momentum 0.9
     generator_batchnorm: bool = True      # BatchNorm in G's blocks (the paper's)
     discriminator_batchnorm: bool = True  # BatchNorm in D's blocks (the paper's; ConSinGAN has none)
+    discriminator_joint_batchnorm: bool = False  # above the coarse scales, D's BatchNorm sees
+                                                 # real and fake as one batch
     # Optimisation
     iters_per_scale: int = 2000
     coarse_scales: int = 0           # the first this many scales (cheap; they set the layout)
@@ -87,7 +89,8 @@ class SinGANConfig:
         if 0 < self.random_path_bank < self.critic_steps:
             raise SinGANError("config: random_path_bank must be 0 (off) or at least critic_steps")
         for name in ["jit_compile", "redraw_coarsest_z_opt", "generator_batchnorm",
-                     "discriminator_batchnorm", "renormalize_windows"]:
+                     "discriminator_batchnorm", "discriminator_joint_batchnorm",
+                     "renormalize_windows"]:
             if not isinstance(getattr(self, name), bool):
                 raise SinGANError(f"config: {name} must be true or false, "
                                   f"got {getattr(self, name)!r}")
@@ -130,6 +133,16 @@ class SinGANConfig:
         image: samples keep its layout and contrast. The published samples come from that code.
         """
         return self.redraw_coarsest_z_opt and scale == 0
+
+    def joint_critic_batch(self, scale: int) -> bool:
+        """Whether scale's critic scores real and fake as one BatchNorm batch.
+
+        Apart (the paper's), D's BatchNorm normalizes each image by its own statistics and
+        cannot see that a sample has less contrast or texture than the photo: the fine
+        scales' critic loss fell to about 0 and they drew no texture. Only above the
+        `coarse_scales`: there it would set the layout too, and on LSUN 4 it cost scales 0
+        and 1 their reconstruction (11.5 and 12.7 dB; docs/performance.md)."""
+        return self.discriminator_joint_batchnorm and scale >= self.coarse_scales
 
     def inherits_weights(self, scale: int) -> bool:
         """Whether scale's G and D start from the coarser scale's weights (same width)."""

@@ -200,7 +200,8 @@ class SinGANScale(keras.Model):
 
     def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,
                  gp_weight=0.1, critic_steps=3, generator_steps=3, seed=None, crop_size=0,
-                 redraw_z_opt=False, renormalize_windows=False, **kwargs):
+                 redraw_z_opt=False, renormalize_windows=False, joint_critic_batch=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -214,6 +215,7 @@ class SinGANScale(keras.Model):
         self.crop_size = int(crop_size)
         self.redraw_z_opt = bool(redraw_z_opt)
         self.renormalize_windows = bool(renormalize_windows)
+        self.joint_critic_batch = bool(joint_critic_batch)
         h, w = self.image_size
         self.noise_amp = self.add_weight(name="noise_amp", shape=(), initializer="ones",
                                          trainable=False)
@@ -335,18 +337,28 @@ class SinGANScale(keras.Model):
     def critic_loss(self, real, fake):
         """WGAN-GP critic loss (d_loss, gp); D is to score real above fake."""
         mix_weight = keras.random.uniform((), seed=self.seed_generator)
-        real_score = ops.mean(self.discriminator(real, training=True))
-        fake_score = ops.mean(self.discriminator(fake, training=True))
+        real_score, fake_score = self._critic_scores(real, fake)
         gp = gradient_penalty(self.discriminator, real, fake, mix_weight)
         return fake_score - real_score + self.gp_weight * gp, gp
 
     def generator_loss(self, real, prev, window, rec_z):
         """(g_loss, rec_loss): fool D with a fresh fake, and reconstruct the real image."""
         fake = self._generate([self._noisy(prev), prev], True, window)
-        adversarial = -ops.mean(self.discriminator(fake, training=True))
+        adversarial = -self._critic_scores(real, fake)[1]
         rec = self.reconstruct(True, window, rec_z)
         rec_loss = ops.mean(ops.square(rec - real))
         return adversarial + self.alpha * rec_loss, rec_loss
+
+    def _critic_scores(self, real, fake):
+        """D's mean score of real and of fake. With joint_critic_batch both go through D as
+        one batch, so D's BatchNorm normalizes them by their joint statistics and can see
+        that one has less contrast or texture than the other; apart (the paper's), each is
+        normalized by its own, which hides exactly that (tests/test_models.py)."""
+        if self.joint_critic_batch:
+            scores = self.discriminator(ops.concatenate([real, fake], axis=0), training=True)
+            return ops.mean(scores[:1]), ops.mean(scores[1:])
+        return (ops.mean(self.discriminator(real, training=True)),
+                ops.mean(self.discriminator(fake, training=True)))
 
     def _critic_step(self, real, fake):
         with tf.GradientTape() as tape:
@@ -371,7 +383,8 @@ class SinGANScale(keras.Model):
                 "critic_steps": self.critic_steps, "generator_steps": self.generator_steps,
                 "seed": self.seed, "crop_size": self.crop_size,
                 "redraw_z_opt": self.redraw_z_opt,
-                "renormalize_windows": self.renormalize_windows}
+                "renormalize_windows": self.renormalize_windows,
+                "joint_critic_batch": self.joint_critic_batch}
 
     @classmethod
     def from_config(cls, config):

@@ -30,7 +30,9 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
                        crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(n),
-                       renormalize_windows=renormalize_windows, name=f"singan_scale_{n:02d}")
+                       renormalize_windows=renormalize_windows,
+                       joint_critic_batch=cfg.joint_critic_batch(n),
+                       name=f"singan_scale_{n:02d}")
 
 
 def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None,

@@ -100,6 +100,8 @@ def test_config_validation_and_round_trip():
         SinGANConfig(coarse_scales=-2)
     with pytest.raises(SinGANError, match="renormalize_windows must be true or false"):
         SinGANConfig(renormalize_windows="yes")
+    with pytest.raises(SinGANError, match="discriminator_joint_batchnorm must be true or false"):
+        SinGANConfig(discriminator_joint_batchnorm=1)
     with pytest.raises(SinGANError, match="unknown preset"):
         preset("slow")
     assert SinGANConfig.from_dict(FAST.to_dict()) == FAST
