@@ -45,6 +45,7 @@ class SinGANConfig:
     lr_decay: float = 0.1
     # Losses
     alpha: float = 10.0          # reconstruction weight
+    coarse_alpha: float = 0.0    # at the first coarse_scales scales instead (0: alpha)
     gp_weight: float = 0.1
     noise_amp_init: float = 0.1
     coarse_noise_amp_init: float = 0.0  # at scales 1..coarse_scales-1 instead (0: noise_amp_init)
@@ -94,7 +95,7 @@ class SinGANConfig:
             if not isinstance(getattr(self, name), bool):
                 raise SinGANError(f"config: {name} must be true or false, "
                                   f"got {getattr(self, name)!r}")
-        for name in ["lr_g", "lr_d", "alpha", "gp_weight", "noise_amp_init",
+        for name in ["lr_g", "lr_d", "alpha", "coarse_alpha", "gp_weight", "noise_amp_init",
                      "coarse_noise_amp_init"]:
             if getattr(self, name) < 0:
                 raise SinGANError(f"config: {name} must be non-negative")
@@ -116,6 +117,11 @@ class SinGANConfig:
     def iterations(self, scale: int) -> int:
         """Training iterations of a scale."""
         return self._coarse_or(scale, self.coarse_iters_per_scale, self.iters_per_scale)
+
+    def reconstruction_weight(self, scale: int) -> float:
+        """alpha of a scale: with a joint critic batch the fine scales need a heavier one
+        to keep their reconstruction (docs/performance.md)."""
+        return self._coarse_or(scale, self.coarse_alpha, self.alpha)
 
     def noise_amp_factor(self, scale: int) -> float:
         """Scale's noise amplitude over its input's RMSE (scale 0's amplitude is 1).

@@ -26,7 +26,7 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                                               **layers),
                        discriminator or Discriminator(
                            width, batch_norm=cfg.discriminator_batchnorm, **layers), size,
-                       noise_channels=noise_channels(n), alpha=cfg.alpha,
+                       noise_channels=noise_channels(n), alpha=cfg.reconstruction_weight(n),
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
                        crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(n),

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from singan_tf.config import SinGANConfig
+from singan_tf.errors import SinGANError
 from singan_tf.models import (Discriminator, Generator, InferenceGenerator, SinGANScale,
                               gradient_penalty)
 from singan_tf.scale_training import build_scale
@@ -314,3 +315,12 @@ def test_a_scale_with_a_joint_critic_batch_trains_deterministically_and_reconstr
         weights.append(model.generator.get_weights())
     for first, second in zip(*weights):
         np.testing.assert_array_equal(first, second)
+
+
+def test_the_coarse_scales_can_weigh_reconstruction_apart():
+    """coarse_alpha keeps the coarse scales at their weight when alpha rises above them."""
+    cfg = SinGANConfig(coarse_scales=2, alpha=50.0, coarse_alpha=10.0)
+    assert [build_scale(cfg, n, (32, 32)).alpha for n in range(4)] == [10.0, 10.0, 50.0, 50.0]
+    assert [SinGANConfig(coarse_scales=2).reconstruction_weight(n) for n in range(4)] == [10.0] * 4
+    with pytest.raises(SinGANError, match="coarse_alpha must be non-negative"):
+        SinGANConfig(coarse_alpha=-1.0)
