@@ -173,7 +173,8 @@ class SinGANConfig:
         if not factor > 1:
             raise SinGANError(f"super-resolution factor must be > 1, got {factor}")
         steps = sr_steps(factor)
-        return self.replace(alpha=100.0, min_size=18, scale_factor=factor ** (-1 / steps),
+        return self.replace(alpha=100.0, coarse_alpha=0.0, min_size=18,
+                            scale_factor=factor ** (-1 / steps),
                             random_path_bank=0, redraw_coarsest_z_opt=False)
 
     def replace(self, **changes) -> "SinGANConfig":

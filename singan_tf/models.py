@@ -356,7 +356,8 @@ class SinGANScale(keras.Model):
         normalized by its own, which hides exactly that (tests/test_models.py)."""
         if self.joint_critic_batch:
             scores = self.discriminator(ops.concatenate([real, fake], axis=0), training=True)
-            return ops.mean(scores[:1]), ops.mean(scores[1:])
+            num_real = ops.shape(real)[0]
+            return ops.mean(scores[:num_real]), ops.mean(scores[num_real:])
         return (ops.mean(self.discriminator(real, training=True)),
                 ops.mean(self.discriminator(fake, training=True)))
 

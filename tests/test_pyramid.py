@@ -111,6 +111,9 @@ def test_super_resolution_settings():
     cfg = FAST.for_super_resolution(4.0)
     assert (cfg.alpha, cfg.min_size, cfg.random_path_bank) == (100.0, 18, 0)
     assert cfg.scale_factor == pytest.approx(4.0 ** (-1 / 6))
+    # the reference's alpha 100 at every scale, whatever coarse_alpha was
+    sr = FAST.replace(coarse_alpha=10.0).for_super_resolution(4.0)
+    assert sr.reconstruction_weight(0) == 100.0
 
 
 def test_coarse_scales_can_train_longer():
