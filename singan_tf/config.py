@@ -62,6 +62,8 @@ class SinGANConfig:
                                        # attempt (else frozen; retries always renormalize)
     # The official code's behaviour where it departs from the paper's text
     redraw_coarsest_z_opt: bool = False  # scale 0's reconstruction noise: new every iteration
+    # ConSinGAN's choice (measured, not adopted: docs/performance.md)
+    real_coarsest_z_opt: bool = False  # scale 0 reconstructs from the coarsest real image
 
     def __post_init__(self):
         positive_ints = ["max_size", "min_size", "base_channels", "max_channels",
@@ -89,7 +91,11 @@ class SinGANConfig:
                               f"{2 * self.receptive_pad + 1} (the critic's receptive field)")
         if 0 < self.random_path_bank < self.critic_steps:
             raise SinGANError("config: random_path_bank must be 0 (off) or at least critic_steps")
-        for name in ["jit_compile", "redraw_coarsest_z_opt", "generator_batchnorm",
+        if self.redraw_coarsest_z_opt and self.real_coarsest_z_opt:
+            raise SinGANError("config: real_coarsest_z_opt needs redraw_coarsest_z_opt=false "
+                              "(scale 0 reconstructs from one input)")
+        for name in ["jit_compile", "redraw_coarsest_z_opt", "real_coarsest_z_opt",
+                     "generator_batchnorm",
                      "discriminator_batchnorm", "discriminator_joint_batchnorm",
                      "renormalize_windows"]:
             if not isinstance(getattr(self, name), bool):
@@ -140,6 +146,12 @@ class SinGANConfig:
         """
         return self.redraw_coarsest_z_opt and scale == 0
 
+    def noise_channels(self, scale: int) -> int:
+        """Noise channels of a scale: one broadcast to RGB at scale 0 (the official code's),
+        three above it, and at scale 0 too when its reconstruction input is the real image
+        (ConSinGAN's), so that noise and image are drawn alike."""
+        return 1 if scale == 0 and not self.real_coarsest_z_opt else 3
+
     def joint_critic_batch(self, scale: int) -> bool:
         """Whether scale's critic scores real and fake as one BatchNorm batch.
 
@@ -150,9 +162,27 @@ class SinGANConfig:
         and 1 their reconstruction (11.5 and 12.7 dB; docs/performance.md)."""
         return self.discriminator_joint_batchnorm and scale >= self.coarse_scales
 
+    def generator_normalized(self, scale: int) -> bool:
+        """Whether scale's G has BatchNorm. Not at a scale 0 that reconstructs from the real
+        image (ConSinGAN's, whose networks have none): G's moving statistics would mix the
+        image's with the noise's, and in inference G would fit neither."""
+        return self.generator_batchnorm and not self._consingan_coarsest(scale)
+
+    def discriminator_normalized(self, scale: int) -> bool:
+        """Whether scale's D has BatchNorm. Not at a scale 0 that reconstructs from the real
+        image: there only D sees the colours of G's samples from noise, and a D with
+        BatchNorm, normalizing each image by its own statistics, cannot."""
+        return self.discriminator_batchnorm and not self._consingan_coarsest(scale)
+
+    def _consingan_coarsest(self, scale: int) -> bool:
+        return scale == 0 and self.real_coarsest_z_opt
+
     def inherits_weights(self, scale: int) -> bool:
-        """Whether scale's G and D start from the coarser scale's weights (same width)."""
-        return scale > 0 and self.channels(scale - 1) == self.channels(scale)
+        """Whether scale's G and D start from the coarser scale's weights (same networks)."""
+        return (scale > 0 and self.channels(scale - 1) == self.channels(scale)
+                and self.generator_normalized(scale - 1) == self.generator_normalized(scale)
+                and self.discriminator_normalized(scale - 1)
+                == self.discriminator_normalized(scale))
 
     def crop_size_at(self, scale: int) -> int:
         """Window size of a scale (0: whole image). Windows normalize G with its moving
@@ -169,13 +199,14 @@ class SinGANConfig:
         """The reference's SR training: alpha 100, min_size 18, and a scale factor of
         factor**(-1/k) with k steps of about 2**(1/3) (x4 -> 6 steps of 1.26). Fresh
         random-path inputs: a bank cost 4 dB of shrunk-back PSNR on the test model. A fixed
-        z_opt at scale 0, as the official SR training has."""
+        noise z_opt at scale 0, as the official SR training has."""
         if not factor > 1:
             raise SinGANError(f"super-resolution factor must be > 1, got {factor}")
         steps = sr_steps(factor)
         return self.replace(alpha=100.0, coarse_alpha=0.0, min_size=18,
                             scale_factor=factor ** (-1 / steps),
-                            random_path_bank=0, redraw_coarsest_z_opt=False)
+                            random_path_bank=0, redraw_coarsest_z_opt=False,
+                            real_coarsest_z_opt=False)
 
     def replace(self, **changes) -> "SinGANConfig":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

@@ -61,11 +61,6 @@ def pyramid_spec(height: int, width: int, min_size: int, max_size: int,
     return PyramidSpec(tuple(sizes), factor)
 
 
-def noise_channels(scale: int) -> int:
-    """Scale 0 draws one noise channel broadcast to RGB; finer scales draw three."""
-    return 1 if scale == 0 else 3
-
-
 def resize(images: tf.Tensor, size) -> tf.Tensor:
     """Bicubic (Keys a=-0.5) with antialiasing when shrinking; images stay in [-1, 1].
 

@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from .config import SinGANConfig
 from .models import Discriminator, Generator, SinGANScale
-from .pyramid import noise_channels
 from .trained_pyramid import Pyramid
 
 BANK_CHUNK = 16  # random-path inputs computed per call when filling a bank (bounds memory)
@@ -22,11 +21,11 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
     width = cfg.channels(n)
     layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
                   leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
-    return SinGANScale(generator or Generator(width, batch_norm=cfg.generator_batchnorm,
+    return SinGANScale(generator or Generator(width, batch_norm=cfg.generator_normalized(n),
                                               **layers),
                        discriminator or Discriminator(
-                           width, batch_norm=cfg.discriminator_batchnorm, **layers), size,
-                       noise_channels=noise_channels(n), alpha=cfg.reconstruction_weight(n),
+                           width, batch_norm=cfg.discriminator_normalized(n), **layers), size,
+                       noise_channels=cfg.noise_channels(n), alpha=cfg.reconstruction_weight(n),
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
                        crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(n),

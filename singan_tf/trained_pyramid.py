@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from .models import InferenceGenerator
-from .pyramid import noise_channels, resize
+from .pyramid import resize
 
 SAMPLE_SIGNATURE = [
     tf.TensorSpec([], tf.int64, name="seed"),
@@ -121,9 +121,13 @@ class Pyramid(tf.Module):
         """Scale n's forward step on its input `prev` with noise `z`."""
         return forward_step(self._runners[n], self.scales[n].noise_amp, z, prev)
 
+    def noise_channels(self, n: int) -> int:
+        """Scale n's noise channels, those of its z_opt (see SinGANConfig.noise_channels)."""
+        return int(self.scales[n].z_opt.shape[-1])
+
     def noise(self, n: int, shape, seed):
         """Scale n's noise for `seed`: stateless, keyed by (seed, n)."""
-        shape = tf.concat([shape[:3], [noise_channels(n)]], axis=0)
+        shape = tf.concat([shape[:3], [self.noise_channels(n)]], axis=0)
         return tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(
             seed, n))
 

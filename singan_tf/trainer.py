@@ -20,7 +20,7 @@ from .errors import ImageError, ModelDirError, ScaleDivergedError, SinGANError
 from .health import ScaleHealth, psnr
 from .images import contact_sheet, load_image, save_png, to_uint8
 from .progress import ScaleProgress, StopOnNonFinite, format_seconds
-from .pyramid import noise_channels, pyramid_spec, real_pyramid
+from .pyramid import pyramid_spec, real_pyramid
 from .scale_training import steps_per_execution, train_scale
 from .singan import SinGAN, load
 from .trained_pyramid import Pyramid, TrainedScale, forward_step
@@ -199,7 +199,7 @@ class PyramidTrainer:
             real = tf.constant(reals[n][None])
             amp = 1.0 if n == 0 else cfg.noise_amp_factor(n) * float(
                 tf.sqrt(tf.reduce_mean(tf.square(real - rec_prev))))
-            z_opt = self._z_opt(n, sizes[n])
+            z_opt = self._z_opt(n, real)
 
             def train(attempt, lr_factor):
                 return self._train_scale(n, sizes, real, rec_prev, amp, z_opt, pyramid,
@@ -264,7 +264,7 @@ class PyramidTrainer:
             retry = ""
             if attempt + 1 < len(RETRY_LR_FACTORS):
                 renorm = (", G's BatchNorm renormalized" if windowed
-                          and self.config.generator_batchnorm else "")
+                          and self.config.generator_normalized(n) else "")
                 retry = (f"; retraining it with seed {self._scale_seed(n, attempt + 1)}, "
                          f"{RETRY_LR_FACTORS[attempt + 1]:g}x the learning rate{renorm} "
                          f"(attempt {attempt + 2} of {len(RETRY_LR_FACTORS)})")
@@ -295,12 +295,16 @@ class PyramidTrainer:
         """The seed of scale n; a retry after divergence (attempt > 0) draws other numbers."""
         return (self.seed * 1009 + n + 7919 * attempt) % (2 ** 31)
 
-    def _z_opt(self, n, size) -> np.ndarray:
-        """Fixed reconstruction noise: random (drawn once) at scale 0, zeros above."""
+    def _z_opt(self, n, real) -> np.ndarray:
+        """Scale n's fixed reconstruction input, the same shape as its noise: zeros above
+        scale 0; at scale 0 random (drawn once), or the real image itself with
+        real_coarsest_z_opt (ConSinGAN's)."""
+        shape = (*real.shape[:3], self.config.noise_channels(n))
         if n > 0:
-            return np.zeros((1, *size, 3), np.float32)
-        rng = np.random.default_rng(self._scale_seed(0))
-        return rng.standard_normal((1, *size, noise_channels(0))).astype(np.float32)
+            return np.zeros(shape, np.float32)
+        if self.config.real_coarsest_z_opt:
+            return np.asarray(real, np.float32)
+        return np.random.default_rng(self._scale_seed(0)).standard_normal(shape).astype(np.float32)
 
     def _scale_callbacks(self, n, sizes, attempt=0):
         cfg = self.config

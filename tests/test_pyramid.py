@@ -7,7 +7,7 @@ import tensorflow as tf
 from singan_tf import ImageError, SinGANConfig
 from singan_tf.config import FAST, PAPER, preset
 from singan_tf.errors import SinGANError
-from singan_tf.pyramid import fit_to_max_size, noise_channels, pyramid_spec, real_pyramid, resize
+from singan_tf.pyramid import fit_to_max_size, pyramid_spec, real_pyramid, resize
 from singan_tf.trained_pyramid import MAX_SIDE, retargeted_size
 
 
@@ -48,7 +48,8 @@ def test_retarget_and_noise_channels():
     assert retargeted_size(3, 3, 0.1, 0.1).numpy().tolist() == [1, 1]
     assert retargeted_size(25, 26, 0.5, 0.5).numpy().tolist() == [12, 13]  # half to even
     assert retargeted_size(250, 250, 1e30, 1.0).numpy().tolist() == [MAX_SIDE, 250]
-    assert noise_channels(0) == 1 and noise_channels(3) == 3
+    assert PAPER.noise_channels(0) == 1 and PAPER.noise_channels(3) == 3
+    assert PAPER.replace(real_coarsest_z_opt=True).noise_channels(0) == 3
 
 
 def test_resize_shrinks_with_antialias_and_clips():
@@ -102,6 +103,8 @@ def test_config_validation_and_round_trip():
         SinGANConfig(renormalize_windows="yes")
     with pytest.raises(SinGANError, match="discriminator_joint_batchnorm must be true or false"):
         SinGANConfig(discriminator_joint_batchnorm=1)
+    with pytest.raises(SinGANError, match="needs redraw_coarsest_z_opt=false"):
+        FAST.replace(real_coarsest_z_opt=True)  # FAST redraws scale 0's noise
     with pytest.raises(SinGANError, match="unknown preset"):
         preset("slow")
     assert SinGANConfig.from_dict(FAST.to_dict()) == FAST
@@ -114,6 +117,9 @@ def test_super_resolution_settings():
     # the reference's alpha 100 at every scale, whatever coarse_alpha was
     sr = FAST.replace(coarse_alpha=10.0).for_super_resolution(4.0)
     assert sr.reconstruction_weight(0) == 100.0
+    # the official SR training's fixed noise at scale 0, whatever the fit's choice was
+    consingan = FAST.replace(redraw_coarsest_z_opt=False, real_coarsest_z_opt=True)
+    assert not consingan.for_super_resolution(4.0).real_coarsest_z_opt
 
 
 def test_coarse_scales_can_train_longer():

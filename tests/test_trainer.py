@@ -10,7 +10,7 @@ import pytest
 
 import singan_tf
 from singan_tf import ModelDirError, SinGANError
-from singan_tf.model_dir import MANIFEST, scale_dir
+from singan_tf.model_dir import MANIFEST, load_discriminator, scale_dir
 from singan_tf.errors import ScaleDivergedError
 from singan_tf.health import ScaleHealth, psnr
 from singan_tf.scale_training import random_path_dataset
@@ -345,3 +345,25 @@ def test_an_os_error_in_the_scale_process_is_reported_as_itself(last_scale_untra
                              process_per_scale=True)
     with pytest.raises(SinGANError, match=r"training the next scale failed: .*scale_02\.png"):
         trainer.fit(resume=True)
+
+
+def test_scale_0_can_reconstruct_from_the_real_image(tmp_path, tiny_image):
+    """ConSinGAN's scale 0: the coarsest real image is its reconstruction input, noise of
+    three channels its random input; the model samples, reloads and reconstructs."""
+    cfg = TINY.replace(max_size=32, iters_per_scale=60, redraw_coarsest_z_opt=False,
+                       real_coarsest_z_opt=True)
+    model = singan_tf.fit(tiny_image, tmp_path / "m", cfg, seed=3, verbose=0,
+                          tensorboard=False)
+    z_opt = model.pyramid.scales[0].z_opt
+    np.testing.assert_array_equal(z_opt, model.reals[0][None])
+    assert model.pyramid.noise_channels(0) == 3
+    # G_0 and D_0 without BatchNorm (see SinGANConfig.generator_normalized), G_1 and D_1 with
+    assert [s.generator.batch_norm for s in model.pyramid.scales[:2]] == [False, True]
+    critics = [load_discriminator(tmp_path / "m", n) for n in range(2)]
+    assert [critic.batch_norm for critic in critics] == [False, True]
+    scale_0 = json.loads((tmp_path / "m" / MANIFEST).read_text())["scales"][0]
+    assert scale_0["rec_error"] < 0.2 * scale_0["input_error"]  # 0.008 against 0.217
+    images = model.sample(2, seed=4)
+    assert images.shape == (2, *model.sizes[-1], 3)
+    assert not np.array_equal(images[0], images[1])
+    np.testing.assert_array_equal(singan_tf.load(tmp_path / "m").sample(2, seed=4), images)

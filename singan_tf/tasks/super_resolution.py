@@ -17,7 +17,7 @@ import tensorflow as tf
 from ..config import sr_steps
 from ..errors import SinGANError
 from ..images import to_uint8
-from ..pyramid import noise_channels, resize
+from ..pyramid import resize
 from ..seeds import resolve_seed
 
 
@@ -36,7 +36,7 @@ def upscale(pyramid, image, factor: float, seed, back_projection: bool = True):
     """float [1, h, w, 3] -> [1, round(h * factor), round(w * factor), 3] by the pyramid's
     finest scale, in TF ops so that the exported `super_resolve` signature runs exactly this."""
     finest = pyramid.num_scales - 1
-    channels = noise_channels(finest)
+    channels = pyramid.noise_channels(finest)
     steps = sr_steps(factor)
     seed = tf.cast(seed, tf.int64)
     size_in = tf.cast(tf.shape(image)[1:3], tf.float32)
