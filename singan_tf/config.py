@@ -35,6 +35,9 @@ class SinGANConfig:
     iters_per_scale: int = 2000
     coarse_scales: int = 0           # the first this many scales (cheap; they set the layout)
     coarse_iters_per_scale: int = 0  # train this long instead (0: iters_per_scale)
+    coarse_joint_stages: int = 1     # a coarse scale's G trains together with this many
+                                     # - 1 below it (ConSinGAN's 3 stages; 1: alone)
+    joint_lr_scale: float = 0.1      # their learning rates: this factor per scale down
     critic_steps: int = 3
     generator_steps: int = 3
     lr_g: float = 5e-4
@@ -68,7 +71,7 @@ class SinGANConfig:
     def __post_init__(self):
         positive_ints = ["max_size", "min_size", "base_channels", "max_channels",
                          "channels_double_every", "iters_per_scale", "critic_steps",
-                         "generator_steps", "steps_per_execution"]
+                         "generator_steps", "steps_per_execution", "coarse_joint_stages"]
         for name in positive_ints:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -102,7 +105,7 @@ class SinGANConfig:
                 raise SinGANError(f"config: {name} must be true or false, "
                                   f"got {getattr(self, name)!r}")
         for name in ["lr_g", "lr_d", "alpha", "coarse_alpha", "gp_weight", "noise_amp_init",
-                     "coarse_noise_amp_init"]:
+                     "coarse_noise_amp_init", "joint_lr_scale"]:
             if getattr(self, name) < 0:
                 raise SinGANError(f"config: {name} must be non-negative")
 
@@ -145,6 +148,14 @@ class SinGANConfig:
         image: samples keep its layout and contrast. The published samples come from that code.
         """
         return self.redraw_coarsest_z_opt and scale == 0
+
+    def lower_stages(self, scale: int) -> range:
+        """The coarser scales that train together with `scale` (ConSinGAN trains its last
+        three stages together): up to coarse_joint_stages - 1 below a coarse scale, where
+        the layout is learned and whole images are cheap."""
+        if scale >= self.coarse_scales:
+            return range(scale, scale)
+        return range(max(0, scale - self.coarse_joint_stages + 1), scale)
 
     def noise_channels(self, scale: int) -> int:
         """Noise channels of a scale: one broadcast to RGB at scale 0 (the official code's),

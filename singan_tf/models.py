@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 from .normalization import BatchRenormalization
+from .pyramid import resize
 
 PACKAGE = "singan_tf"
 
@@ -196,12 +197,20 @@ class SinGANScale(keras.Model):
 
     redraw_z_opt: the reconstruction loss uses new noise every iteration instead of the
     fixed z_opt (the official code's scale 0; see `SinGANConfig.redraws_z_opt`).
+
+    lower_generators: coarser scales' generators that train together with this one
+    (ConSinGAN's concurrent stages), lowest first, at `lower_sizes`, with their noise
+    amplitudes and reconstruction noises (`lower_z_opts`, weights set before training).
+    Then `prevs` and `rec_prev` are the input of the lowest of them; its reconstruction
+    noise is the redrawn one when redraw_z_opt. They run on the whole image; only this
+    scale's input is cut to the window. The compiled `lower_g_optimizers` train them.
     """
 
     def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,
                  gp_weight=0.1, critic_steps=3, generator_steps=3, seed=None, crop_size=0,
                  redraw_z_opt=False, renormalize_windows=False, joint_critic_batch=False,
-                 **kwargs):
+                 lower_generators=(), lower_sizes=(), lower_noise_amps=(),
+                 lower_noise_channels=(), **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -216,12 +225,20 @@ class SinGANScale(keras.Model):
         self.redraw_z_opt = bool(redraw_z_opt)
         self.renormalize_windows = bool(renormalize_windows)
         self.joint_critic_batch = bool(joint_critic_batch)
-        h, w = self.image_size
+        self.lower_generators = list(lower_generators)
+        self.lower_sizes = [tuple(size) for size in lower_sizes]
+        self.lower_noise_amps = [float(amp) for amp in lower_noise_amps]
+        self.lower_noise_channels = [int(c) for c in lower_noise_channels]
+        self.lower_z_opts = [
+            self.add_weight(name=f"lower_z_opt_{i}", shape=(1, *size, channels),
+                            initializer="zeros", trainable=False)
+            for i, (size, channels) in enumerate(zip(self.lower_sizes,
+                                                     self.lower_noise_channels))]
         self.noise_amp = self.add_weight(name="noise_amp", shape=(), initializer="ones",
                                          trainable=False)
-        self.z_opt = self.add_weight(name="z_opt", shape=(1, h, w, noise_channels),
+        self.z_opt = self.add_weight(name="z_opt", shape=(1, *self.image_size, noise_channels),
                                      initializer="zeros", trainable=False)
-        self.rec_prev = self.add_weight(name="rec_prev", shape=(1, h, w, 3),
+        self.rec_prev = self.add_weight(name="rec_prev", shape=(1, *self.input_size, 3),
                                         initializer="zeros", trainable=False)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -230,8 +247,16 @@ class SinGANScale(keras.Model):
         self.gp_tracker = keras.metrics.Mean(name="gp")
         self.build()
 
+    @property
+    def input_size(self):
+        """Size of `prevs` and `rec_prev`: the lowest trained stage's."""
+        return self.lower_sizes[0] if self.lower_sizes else self.image_size
+
     def build(self, input_shape=None):
         """Create G's and D's weights now, so weight copies and saving work before fit."""
+        for generator, size in zip(self.lower_generators, self.lower_sizes):
+            zeros = ops.zeros((1, *size, 3))
+            generator([zeros, zeros])
         zeros = ops.zeros((1, *self.image_size, 3))
         self.generator([zeros, zeros])
         self.discriminator(zeros)
@@ -241,33 +266,70 @@ class SinGANScale(keras.Model):
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.rec_loss_tracker, self.gp_tracker]
 
-    def compile(self, d_optimizer, g_optimizer, **kwargs):
+    def compile(self, d_optimizer, g_optimizer, lower_g_optimizers=(), **kwargs):
+        """The two optimizers, and one per lower generator when there are any."""
         super().compile(**kwargs)
+        if len(lower_g_optimizers) != len(self.lower_generators):
+            raise ValueError(f"{len(self.lower_generators)} lower generators need as many "
+                             f"optimizers, got {len(lower_g_optimizers)}")
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
+        self.lower_g_optimizers = list(lower_g_optimizers)
         # Built now, not in the train step's graph loop, which cannot create their slots;
         # built optimizers also receive their saved slots when a scale is loaded.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+        for optimizer, generator in zip(self.lower_g_optimizers, self.lower_generators):
+            optimizer.build(generator.trainable_variables)
 
     def get_compile_config(self):
         return {"d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
-                "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer)}
+                "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+                "lower_g_optimizers": [keras.saving.serialize_keras_object(optimizer)
+                                       for optimizer in self.lower_g_optimizers]}
 
     def compile_from_config(self, config):
         self.compile(d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
-                     g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]))
+                     g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
+                     lower_g_optimizers=[keras.saving.deserialize_keras_object(optimizer)
+                                         for optimizer in config.get("lower_g_optimizers", [])])
 
     def call(self, prev, training=False):
-        """A random output of this scale for the given coarser input."""
-        return self.generator([self._noisy(prev), prev], training=training)
+        """A random output of this scale for the given input of its lowest trained stage."""
+        return self._fake(prev, None, training)
 
     def reconstruct(self, training=False, window=None, z_opt=None):
-        """G applied to the reconstruction input (`z_opt` defaults to the fixed one): should
-        reproduce the real image (or its `window`, see `_crop`)."""
-        z_opt = self.z_opt if z_opt is None else z_opt
-        z_opt, rec_prev = self._crop(z_opt, window), self._crop(self.rec_prev, window)
-        return self._generate([self.noise_amp * z_opt + rec_prev, rec_prev], training, window)
+        """The output on the reconstruction path: should reproduce the real image (or its
+        `window`, see `_crop`). `z_opt` replaces the lowest trained stage's fixed one."""
+        own_z_opt = self.z_opt if z_opt is None or self.lower_z_opts else z_opt
+        prev = self._crop(self.reconstruction_input(training, z_opt), window)
+        own_z_opt = self._crop(own_z_opt, window)
+        return self._generate([self.noise_amp * own_z_opt + prev, prev], training, window)
+
+    def reconstruction_input(self, training=False, z_opt=None):
+        """This scale's input on the reconstruction path: `rec_prev`, or the lower
+        generators' output on it (`z_opt` replacing the lowest one's fixed noise)."""
+        lower_z_opts = list(self.lower_z_opts)
+        if z_opt is not None and lower_z_opts:
+            lower_z_opts[0] = z_opt
+        return self._through_lower_stages(self.rec_prev, lower_z_opts, training)
+
+    def _fake(self, prev, window, training):
+        """A random output for the lowest trained stage's input `prev`, cut to `window`."""
+        noises = [keras.random.normal((ops.shape(prev)[0], *size, channels),
+                                      seed=self.seed_generator)
+                  for size, channels in zip(self.lower_sizes, self.lower_noise_channels)]
+        prev = self._crop(self._through_lower_stages(prev, noises, training), window)
+        return self._generate([self._noisy(prev), prev], training, window)
+
+    def _through_lower_stages(self, x, noises, training):
+        """The lower generators' output on `x` with `noises`, upsampled to this scale's
+        size (`x` itself when there are none). Whole images: they set the layout."""
+        next_sizes = self.lower_sizes[1:] + [self.image_size]
+        for generator, amp, z, size in zip(self.lower_generators, self.lower_noise_amps,
+                                           noises, next_sizes):
+            x = resize(generator([amp * z + x, x], training=training), size)
+        return x
 
     def _generate(self, inputs, training, window):
         """G on `inputs`; in training a window normalizes with the moving statistics,
@@ -304,14 +366,14 @@ class SinGANScale(keras.Model):
     def train_step(self, data):
         real, prevs = data
         window = self._random_window()
-        real, prevs = self._crop(real, window), self._crop(prevs, window)
+        real = self._crop(real, window)
         # One new reconstruction noise per iteration if redraw_z_opt (see SinGANConfig).
-        rec_z = (keras.random.normal(ops.shape(self.z_opt), seed=self.seed_generator)
+        lowest_z_opt = self.lower_z_opts[0] if self.lower_z_opts else self.z_opt
+        rec_z = (keras.random.normal(ops.shape(lowest_z_opt), seed=self.seed_generator)
                  if self.redraw_z_opt else None)
 
         def critic_step(step, d_loss, gp):
-            prev = prevs[step:step + 1]
-            fake = self._generate([self._noisy(prev), prev], True, window)
+            fake = self._fake(prevs[step:step + 1], window, True)
             return (step + 1, *self._critic_step(real, fake))
 
         def generator_step(step, g_loss, rec_loss):
@@ -343,7 +405,7 @@ class SinGANScale(keras.Model):
 
     def generator_loss(self, real, prev, window, rec_z):
         """(g_loss, rec_loss): fool D with a fresh fake, and reconstruct the real image."""
-        fake = self._generate([self._noisy(prev), prev], True, window)
+        fake = self._fake(prev, window, True)
         adversarial = -self._critic_scores(real, fake)[1]
         rec = self.reconstruct(True, window, rec_z)
         rec_loss = ops.mean(ops.square(rec - real))
@@ -371,8 +433,11 @@ class SinGANScale(keras.Model):
     def _generator_step(self, real, prev, window, rec_z):
         with tf.GradientTape() as tape:
             g_loss, rec_loss = self.generator_loss(real, prev, window, rec_z)
-        variables = self.generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
+        optimizers = [self.g_optimizer] + self.lower_g_optimizers
+        variables = [g.trainable_variables for g in [self.generator] + self.lower_generators]
+        gradients = tape.gradient(g_loss, variables)
+        for optimizer, grads, variables_of_one in zip(optimizers, gradients, variables):
+            optimizer.apply(grads, variables_of_one)
         return g_loss, rec_loss
 
     def get_config(self):
@@ -385,7 +450,12 @@ class SinGANScale(keras.Model):
                 "seed": self.seed, "crop_size": self.crop_size,
                 "redraw_z_opt": self.redraw_z_opt,
                 "renormalize_windows": self.renormalize_windows,
-                "joint_critic_batch": self.joint_critic_batch}
+                "joint_critic_batch": self.joint_critic_batch,
+                "lower_generators": [keras.saving.serialize_keras_object(generator)
+                                     for generator in self.lower_generators],
+                "lower_sizes": [list(size) for size in self.lower_sizes],
+                "lower_noise_amps": self.lower_noise_amps,
+                "lower_noise_channels": self.lower_noise_channels}
 
     @classmethod
     def from_config(cls, config):
@@ -393,4 +463,6 @@ class SinGANScale(keras.Model):
         config.pop("follow_statistics", None)  # saved by builds that had that option
         config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
         config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        config["lower_generators"] = [keras.saving.deserialize_keras_object(generator)
+                                      for generator in config.get("lower_generators", [])]
         return cls(**config)

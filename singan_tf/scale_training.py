@@ -15,12 +15,14 @@ BANK_CHUNK = 16  # random-path inputs computed per call when filling a bank (bou
 
 
 def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=None,
-                seed=None, renormalize_windows=False) -> SinGANScale:
+                seed=None, renormalize_windows=False, lower_scales=()) -> SinGANScale:
     """The SinGANScale of scale n (fresh G and D unless given); see SinGANScale for
-    renormalize_windows."""
+    renormalize_windows. lower_scales: the TrainedScales of `cfg.lower_stages(n)`, whose
+    generators train on as copies (a failed attempt leaves the originals as they were)."""
     width = cfg.channels(n)
     layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
                   leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
+    lowest = n - len(lower_scales)
     return SinGANScale(generator or Generator(width, batch_norm=cfg.generator_normalized(n),
                                               **layers),
                        discriminator or Discriminator(
@@ -28,16 +30,30 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                        noise_channels=cfg.noise_channels(n), alpha=cfg.reconstruction_weight(n),
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
-                       crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(n),
+                       crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(lowest),
                        renormalize_windows=renormalize_windows,
                        joint_critic_batch=cfg.joint_critic_batch(n),
+                       lower_generators=[trainable_copy(s.generator) for s in lower_scales],
+                       lower_sizes=[s.size for s in lower_scales],
+                       lower_noise_amps=[s.noise_amp for s in lower_scales],
+                       lower_noise_channels=[s.z_opt.shape[-1] for s in lower_scales],
                        name=f"singan_scale_{n:02d}")
+
+
+def trainable_copy(generator: Generator) -> Generator:
+    """A new, trainable Generator with `generator`'s architecture and weights."""
+    copy = Generator.from_config({**generator.get_config(), "trainable": True})
+    zeros = tf.zeros((1, 1, 1, 3))  # any size builds it: G pads its input
+    copy([zeros, zeros])
+    copy.set_weights(generator.get_weights())
+    return copy
 
 
 def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None = None,
                   lr_factor: float = 1.0) -> None:
     """Adam for G and D with the reference's lr cut, XLA and steps_per_execution from cfg.
-    lr_factor scales both learning rates (a retry after divergence trains more gently)."""
+    lr_factor scales both learning rates (a retry after divergence trains more gently);
+    a lower generator k scales down trains at joint_lr_scale**k of G's rate."""
     iterations = iterations or cfg.iters_per_scale
 
     def adam(lr, steps_per_iteration):
@@ -47,16 +63,19 @@ def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None 
             [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
         return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
 
+    lower = len(scale.lower_generators)
     scale.compile(d_optimizer=adam(cfg.lr_d, cfg.critic_steps),
                   g_optimizer=adam(cfg.lr_g, cfg.generator_steps),
+                  lower_g_optimizers=[adam(cfg.lr_g * cfg.joint_lr_scale ** (lower - i),
+                                           cfg.generator_steps) for i in range(lower)],
                   jit_compile=cfg.jit_compile,
                   steps_per_execution=steps_per_execution(cfg, iterations))
 
 
 def random_path_dataset(real, frozen: Pyramid, critic_steps: int, seed: int,
-                        transform=None, bank_size: int = 0) -> tf.data.Dataset:
+                        transform=None, bank_size: int = 0, size=None) -> tf.data.Dataset:
     """(real, prevs) per iteration; prevs are random-path inputs into the scale after the
-    `frozen` ones, at `real`'s size, one per critic step.
+    `frozen` ones, at `size` (default `real`'s), one per critic step.
 
     bank_size 0 draws fresh ones every iteration (the reference); otherwise they are drawn
     from `bank_size` inputs computed once, which saves running every coarser generator
@@ -64,7 +83,7 @@ def random_path_dataset(real, frozen: Pyramid, critic_steps: int, seed: int,
     quantizes them to the paint colours).
     """
     seed = tf.constant(seed, tf.int64)
-    size = tuple(real.shape[1:3])
+    size = tuple(real.shape[1:3]) if size is None else tuple(size)
     if bank_size:
         chunks = [frozen.random_input(size, min(BANK_CHUNK, bank_size - start),
                                       tf.stack([seed, -1 - start]))
@@ -94,14 +113,16 @@ def steps_per_execution(cfg: SinGANConfig, iterations: int | None = None) -> int
 def train_scale(cfg: SinGANConfig, n: int, real, frozen: Pyramid, rec_prev, noise_amp: float,
                 z_opt, seed: int, iterations: int | None = None, start_from=None,
                 lr_factor: float = 1.0, renormalize_windows: bool = False, transform=None,
-                callbacks=(), verbose: int = 0):
+                callbacks=(), verbose: int = 0, lower_scales=()):
     """Build, compile and fit scale n on `real` [1, H, W, 3], fed by the `frozen` coarser
     scales. start_from: (generator, discriminator) whose weights G and D start from (else
-    fresh ones); renormalize_windows: see SinGANScale. Returns (SinGANScale, history)."""
+    fresh ones); renormalize_windows: see SinGANScale. lower_scales: the TrainedScales
+    that train along (see build_scale); then `frozen` ends below them and `rec_prev` is
+    the lowest one's input. Returns (SinGANScale, history)."""
     iterations = iterations or cfg.iterations(n)
     keras.utils.set_random_seed(seed)
     scale = build_scale(cfg, n, tuple(real.shape[1:3]), seed=seed,
-                        renormalize_windows=renormalize_windows)
+                        renormalize_windows=renormalize_windows, lower_scales=lower_scales)
     if start_from is not None:
         generator, discriminator = start_from
         scale.generator.set_weights(generator.get_weights())
@@ -110,8 +131,10 @@ def train_scale(cfg: SinGANConfig, n: int, real, frozen: Pyramid, rec_prev, nois
     scale.noise_amp.assign(noise_amp)
     scale.z_opt.assign(z_opt)
     scale.rec_prev.assign(rec_prev)
+    for weight, lower in zip(scale.lower_z_opts, lower_scales):
+        weight.assign(lower.z_opt)
     dataset = random_path_dataset(real, frozen, cfg.critic_steps, seed, transform,
-                                  cfg.random_path_bank)
+                                  cfg.random_path_bank, scale.input_size)
     history = scale.fit(dataset, epochs=1, steps_per_epoch=iterations, verbose=verbose,
                         shuffle=False, callbacks=list(callbacks))
     return scale, history

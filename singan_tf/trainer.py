@@ -1,7 +1,9 @@
 """PyramidTrainer: trains SinGAN coarse to fine, one SinGANScale per scale.
 
 Each finished scale is frozen and written to the model directory atomically, so a killed
-fit loses at most the scale in progress and `resume=True` continues from there.
+fit loses at most the scale in progress and `resume=True` continues from there. With
+`coarse_joint_stages` a coarse scale trains the generators below it along, and they are
+written again before it.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from .progress import ScaleProgress, StopOnNonFinite, format_seconds
 from .pyramid import pyramid_spec, real_pyramid
 from .scale_training import steps_per_execution, train_scale
 from .singan import SinGAN, load
-from .trained_pyramid import Pyramid, TrainedScale, forward_step
+from .trained_pyramid import Pyramid, TrainedScale
 
 PREVIEW_SAMPLES = 4
 # A scale that fails the health check (health.py) is trained again from its initial
@@ -205,10 +207,13 @@ class PyramidTrainer:
                 return self._train_scale(n, sizes, real, rec_prev, amp, z_opt, pyramid,
                                          discriminator, attempt, lr_factor)
             scale, history, reconstruction, health = self._train_until_healthy(
-                n, train, reals[n], rec_prev, amp, z_opt, manifest)
+                n, train, reals[n], manifest)
             scale.generator.trainable = False
-            pyramid = pyramid.extended(TrainedScale(scale.generator, amp, z_opt, sizes[n]),
-                                       reconstruction)
+            trained = TrainedScale(scale.generator, amp, z_opt, sizes[n])
+            if scale.lower_generators:
+                pyramid = self._save_lower_stages(n, pyramid, scale, trained)
+            else:
+                pyramid = pyramid.extended(trained, reconstruction)
             discriminator = scale.discriminator
             fmt.save_scale(self.model_dir, n, scale.generator, scale.discriminator, z_opt)
             seconds = time.perf_counter() - started
@@ -240,7 +245,22 @@ class PyramidTrainer:
                       f"{sizes[0][0]}x{sizes[0][1]} .. {sizes[-1][0]}x{sizes[-1][1]}, "
                       f"preset {self.preset}")
 
-    def _train_until_healthy(self, n, train, real, rec_prev, amp, z_opt, manifest):
+    def _save_lower_stages(self, n, pyramid, scale, trained) -> Pyramid:
+        """Write the lower generators that trained along with scale n over their scales'
+        files (before scale n's own: a fit killed between them resumes at scale n with
+        them) and return the pyramid with them and `trained`. Their manifest records keep
+        the figures of their own training."""
+        first = n - len(scale.lower_generators)
+        lower = []
+        for j, generator in enumerate(scale.lower_generators, start=first):
+            generator.trainable = False
+            old = pyramid.scales[j]
+            lower.append(TrainedScale(generator, old.noise_amp, old.z_opt, old.size))
+            fmt.save_scale(self.model_dir, j, generator,
+                           fmt.load_discriminator(self.model_dir, j), old.z_opt)
+        return Pyramid(pyramid.scales[:first] + lower + [trained])
+
+    def _train_until_healthy(self, n, train, real, manifest):
         """Train scale n until it passes the health check (health.py): each failed attempt
         is logged, recorded in the manifest and retried with another seed, a lower
         learning rate and (windowed scales) G's BatchNorm renormalized; after the last one
@@ -252,8 +272,8 @@ class PyramidTrainer:
         for attempt, lr_factor in enumerate(RETRY_LR_FACTORS):
             self.current_attempt = attempt
             scale, history = train(attempt, lr_factor)
-            reconstruction = forward_step(scale.generator, amp, z_opt, rec_prev)[0]
-            health = ScaleHealth.measure(real, reconstruction, rec_prev, n,
+            reconstruction = scale.reconstruct()[0]
+            health = ScaleHealth.measure(real, reconstruction, scale.reconstruction_input(), n,
                                          self.config.iterations(n), windowed)
             if health.healthy:
                 return scale, history, reconstruction, health
@@ -285,7 +305,11 @@ class PyramidTrainer:
         cfg = self.config
         start_from = ((frozen.scales[-1].generator, discriminator)
                       if cfg.inherits_weights(n) else None)
-        return train_scale(cfg, n, real, frozen, rec_prev, amp, z_opt,
+        lower = [frozen.scales[j] for j in cfg.lower_stages(n)]
+        if lower:  # they train along: the frozen pyramid ends below them
+            first = n - len(lower)
+            frozen, rec_prev = frozen.coarser(first), frozen.reconstruction_input(first)
+        return train_scale(cfg, n, real, frozen, rec_prev, amp, z_opt, lower_scales=lower,
                            seed=self._scale_seed(n, attempt), start_from=start_from,
                            lr_factor=lr_factor,
                            renormalize_windows=cfg.renormalize_windows or attempt > 0,

@@ -2,12 +2,14 @@ import numpy as np
 import pytest
 import keras
 import tensorflow as tf
+from keras import ops
 
 from singan_tf.config import SinGANConfig
 from singan_tf.errors import SinGANError
 from singan_tf.models import (Discriminator, Generator, InferenceGenerator, SinGANScale,
                               gradient_penalty)
-from singan_tf.scale_training import build_scale
+from singan_tf.scale_training import build_scale, compile_scale
+from singan_tf.trained_pyramid import TrainedScale
 
 from conftest import make_image
 
@@ -324,3 +326,68 @@ def test_the_coarse_scales_can_weigh_reconstruction_apart():
     assert [SinGANConfig(coarse_scales=2).reconstruction_weight(n) for n in range(4)] == [10.0] * 4
     with pytest.raises(SinGANError, match="coarse_alpha must be non-negative"):
         SinGANConfig(coarse_alpha=-1.0)
+
+
+def _joint_scale(lower_lr, seed=0):
+    """A 32x32 scale training along with a 24x24 generator below it (lr `lower_lr`)."""
+    keras.utils.set_random_seed(seed)
+    lower = Generator(16)
+    model = SinGANScale(Generator(16), Discriminator(16), (32, 32), noise_channels=3,
+                        seed=seed, critic_steps=1, generator_steps=1,
+                        lower_generators=[lower], lower_sizes=[(24, 24)],
+                        lower_noise_amps=[0.5], lower_noise_channels=[1])
+    model.compile(d_optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5),
+                  g_optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5),
+                  lower_g_optimizers=[keras.optimizers.Adam(lower_lr, beta_1=0.5)],
+                  jit_compile=False, steps_per_execution=25)
+    model.noise_amp.assign(0.1)
+    model.lower_z_opts[0].assign(tf.random.stateless_normal((1, 24, 24, 1), (1, 2)))
+    return model
+
+
+def test_a_lower_generator_trains_along_at_its_own_rate(tmp_path):
+    """ConSinGAN's concurrent stages: the chain lower G -> upsample -> G reconstructs, the
+    lower G learns at its optimizer's rate (0: not at all), and it all saves and reloads."""
+    real = tf.constant(make_image(32, 32)[None] / 127.5 - 1, tf.float32)
+    prevs = tf.zeros((1, 24, 24, 3))  # the lower generator's input
+    data = tf.data.Dataset.from_tensors((real, prevs)).repeat()
+    weights = {}
+    for lower_lr in (0.0, 5e-5, 5e-5):
+        model = _joint_scale(lower_lr)
+        lower = model.lower_generators[0]
+        start = [v.numpy() for v in lower.trainable_variables]  # not BatchNorm's statistics
+        before = float(tf.reduce_mean(tf.square(model.reconstruct() - real)))
+        model.fit(data, epochs=1, steps_per_epoch=100, verbose=0, shuffle=False)
+        after = float(tf.reduce_mean(tf.square(model.reconstruct(training=True) - real)))
+        assert after < 0.5 * before, (lower_lr, before, after)
+        moved = max(float(np.abs(a - b).max())
+                    for a, b in zip(start, [v.numpy() for v in lower.trainable_variables]))
+        assert (moved > 0) == (lower_lr > 0), (lower_lr, moved)
+        assert model(prevs).shape == (1, 32, 32, 3)
+        weights.setdefault(lower_lr, []).append(model.get_weights())
+    for first, second in zip(*weights[5e-5]):  # seeded: the same run twice
+        np.testing.assert_array_equal(first, second)
+    model.save(tmp_path / "joint.keras")
+    loaded = keras.saving.load_model(tmp_path / "joint.keras")
+    assert loaded.lower_sizes == [(24, 24)] and loaded.lower_noise_amps == [0.5]
+    np.testing.assert_array_equal(loaded.reconstruct().numpy(), model.reconstruct().numpy())
+    with pytest.raises(ValueError, match="1 lower generators need as many optimizers"):
+        model.compile(d_optimizer=keras.optimizers.Adam(), g_optimizer=keras.optimizers.Adam())
+
+
+def test_lower_generators_train_as_copies_at_a_rate_scaled_per_scale_down():
+    cfg = SinGANConfig(coarse_scales=3, coarse_joint_stages=3, joint_lr_scale=0.1)
+    lower = [TrainedScale(Generator(32), 0.5, np.zeros((1, h, h, c), np.float32), (h, h))
+             for h, c in [(20, 1), (24, 3)]]
+    for scale in lower:
+        scale.generator([tf.zeros((1, 4, 4, 3))] * 2)
+        scale.generator.trainable = False
+    model = build_scale(cfg, 2, (28, 28), lower_scales=lower)
+    compile_scale(model, cfg, iterations=100)
+    rates = [float(ops.convert_to_tensor(o.learning_rate)) for o in model.lower_g_optimizers]
+    assert rates == pytest.approx([5e-6, 5e-5])  # two scales down, one scale down
+    assert model.input_size == (20, 20) and model.redraw_z_opt == cfg.redraws_z_opt(0)
+    for copy, original in zip(model.lower_generators, lower):
+        assert copy is not original.generator and copy.trainable
+        for a, b in zip(copy.get_weights(), original.generator.get_weights()):
+            np.testing.assert_array_equal(a, b)

@@ -128,6 +128,16 @@ def test_coarse_scales_can_train_longer():
     assert [PAPER.iterations(n) for n in range(3)] == [2000] * 3
 
 
+def test_coarse_scales_can_train_with_the_ones_below():
+    cfg = PAPER.replace(coarse_scales=4, coarse_joint_stages=3)
+    assert [list(cfg.lower_stages(n)) for n in range(6)] == [[], [0], [0, 1], [1, 2], [], []]
+    assert all(not PAPER.lower_stages(n) for n in range(4))
+    with pytest.raises(SinGANError, match="coarse_joint_stages must be a positive integer"):
+        SinGANConfig(coarse_joint_stages=0)
+    with pytest.raises(SinGANError, match="joint_lr_scale must be non-negative"):
+        SinGANConfig(joint_lr_scale=-0.1)
+
+
 def test_training_window():
     assert PAPER.training_size((188, 250), 5) == (188, 250)
     assert FAST.replace(crop_size=64).training_size((50, 250), 3) == (50, 64)

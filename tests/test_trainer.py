@@ -367,3 +367,25 @@ def test_scale_0_can_reconstruct_from_the_real_image(tmp_path, tiny_image):
     assert images.shape == (2, *model.sizes[-1], 3)
     assert not np.array_equal(images[0], images[1])
     np.testing.assert_array_equal(singan_tf.load(tmp_path / "m").sample(2, seed=4), images)
+
+
+def test_coarse_scales_can_train_together_with_the_ones_below(tmp_path, tiny_image):
+    """coarse_joint_stages=2: the next scales train G_0 along (rewriting scale 0's files),
+    and the model that loads from disk is the one training left in memory."""
+    cfg = TINY.replace(iters_per_scale=60, coarse_scales=3, coarse_joint_stages=2)
+    trainer = PyramidTrainer(tmp_path / "m", cfg, seed=2, verbose=0, tensorboard=False)
+    assert trainer.fit(tiny_image, max_new_scales=1) is None  # scale 0 alone
+
+    def g_0():  # the conv kernels of the saved G_0 (its BatchNorm statistics aside)
+        generator = keras.saving.load_model(scale_dir(tmp_path / "m", 0) / "generator.keras")
+        return [layer.kernel.numpy() for layer in [*generator.blocks, generator.tail]
+                if isinstance(layer, keras.layers.Conv2D)]
+
+    alone = g_0()
+    model = PyramidTrainer(tmp_path / "m", verbose=0, tensorboard=False).fit(resume=True)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(alone, g_0())) > 0
+    np.testing.assert_array_equal(singan_tf.load(tmp_path / "m").sample(2, seed=3),
+                                  model.sample(2, seed=3))
+    scales = json.loads((tmp_path / "m" / MANIFEST).read_text())["scales"]
+    assert [s["index"] for s in scales] == [0, 1, 2]
+    assert all(s["rec_error"] < s["input_error"] for s in scales)
