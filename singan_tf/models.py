@@ -202,8 +202,9 @@ class SinGANScale(keras.Model):
     (ConSinGAN's concurrent stages), lowest first, at `lower_sizes`, with their noise
     amplitudes and reconstruction noises (`lower_z_opts`, weights set before training).
     Then `prevs` and `rec_prev` are the input of the lowest of them; its reconstruction
-    noise is the redrawn one when redraw_z_opt. They run on the whole image; only this
-    scale's input is cut to the window. The compiled `lower_g_optimizers` train them.
+    noise is the redrawn one when redraw_z_opt. They run on the whole image with their
+    BatchNorm statistics frozen; only this scale's input is cut to the window. The
+    compiled `lower_g_optimizers` train their weights.
     """
 
     def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,
@@ -302,33 +303,36 @@ class SinGANScale(keras.Model):
         """The output on the reconstruction path: should reproduce the real image (or its
         `window`, see `_crop`). `z_opt` replaces the lowest trained stage's fixed one."""
         own_z_opt = self.z_opt if z_opt is None or self.lower_z_opts else z_opt
-        prev = self._crop(self.reconstruction_input(training, z_opt), window)
+        prev = self._crop(self.reconstruction_input(z_opt), window)
         own_z_opt = self._crop(own_z_opt, window)
         return self._generate([self.noise_amp * own_z_opt + prev, prev], training, window)
 
-    def reconstruction_input(self, training=False, z_opt=None):
+    def reconstruction_input(self, z_opt=None):
         """This scale's input on the reconstruction path: `rec_prev`, or the lower
         generators' output on it (`z_opt` replacing the lowest one's fixed noise)."""
         lower_z_opts = list(self.lower_z_opts)
         if z_opt is not None and lower_z_opts:
             lower_z_opts[0] = z_opt
-        return self._through_lower_stages(self.rec_prev, lower_z_opts, training)
+        return self._through_lower_stages(self.rec_prev, lower_z_opts)
 
     def _fake(self, prev, window, training):
         """A random output for the lowest trained stage's input `prev`, cut to `window`."""
         noises = [keras.random.normal((ops.shape(prev)[0], *size, channels),
                                       seed=self.seed_generator)
                   for size, channels in zip(self.lower_sizes, self.lower_noise_channels)]
-        prev = self._crop(self._through_lower_stages(prev, noises, training), window)
+        prev = self._crop(self._through_lower_stages(prev, noises), window)
         return self._generate([self._noisy(prev), prev], training, window)
 
-    def _through_lower_stages(self, x, noises, training):
+    def _through_lower_stages(self, x, noises):
         """The lower generators' output on `x` with `noises`, upsampled to this scale's
-        size (`x` itself when there are none). Whole images: they set the layout."""
+        size (`x` itself when there are none). On whole images, and in training too with
+        BatchNorm on the moving statistics of their own training: normalized per call,
+        the chain trained to 28-29 dB on the reconstruction and ran at 15-23 dB in
+        sampling (docs/performance.md)."""
         next_sizes = self.lower_sizes[1:] + [self.image_size]
         for generator, amp, z, size in zip(self.lower_generators, self.lower_noise_amps,
                                            noises, next_sizes):
-            x = resize(generator([amp * z + x, x], training=training), size)
+            x = resize(generator([amp * z + x, x], training=False), size)
         return x
 
     def _generate(self, inputs, training, window):
