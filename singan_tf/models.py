@@ -327,7 +327,7 @@ class SinGANScale(keras.Model):
         """The lower generators' output on `x` with `noises`, upsampled to this scale's
         size (`x` itself when there are none). On whole images, and in training too with
         BatchNorm on the moving statistics of their own training: normalized per call,
-        the chain trained to 28-29 dB on the reconstruction and ran at 15-23 dB in
+        the chain trained to 27-29 dB on the reconstruction and ran at 15-23 dB in
         sampling (docs/performance.md)."""
         next_sizes = self.lower_sizes[1:] + [self.image_size]
         for generator, amp, z, size in zip(self.lower_generators, self.lower_noise_amps,
