@@ -58,6 +58,12 @@ def scale_dir(model_dir, scale: int) -> Path:
     return Path(model_dir) / "scales" / f"{scale:02d}"
 
 
+def finished_scale_dir(model_dir, scale: int) -> Path:
+    """Where a finished scale's files are read from: its directory, or the copy a fit
+    killed while rewriting it left aside (see atomic.atomic_directory)."""
+    return atomic.existing_directory(scale_dir(model_dir, scale))
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     atomic.write_text(path, json.dumps(data, indent=2) + "\n")
 
@@ -138,9 +144,11 @@ def is_empty(model_dir) -> bool:
 
 
 def remove_partial_scales(model_dir) -> None:
-    """Drop temporary scale directories left by a killed fit."""
+    """Drop temporary scale directories left by a killed fit, after putting back any
+    finished scale it had renamed aside to replace."""
     root = Path(model_dir) / "scales"
     if root.is_dir():
+        atomic.restore_all_replaced(root)
         for child in root.iterdir():
             if child.name.startswith("."):
                 shutil.rmtree(child, ignore_errors=True)
@@ -241,7 +249,7 @@ def load_discriminator(model_dir, scale: int):
 
 def _require(model_dir, scale: int, names) -> None:
     """A missing file of a finished scale makes the directory incomplete: name them all."""
-    directory = scale_dir(model_dir, scale)
+    directory = finished_scale_dir(model_dir, scale)
     missing = [str(directory / n) for n in names if not (directory / n).is_file()]
     if missing:
         raise ModelDirError(f"model directory is incomplete: missing {', '.join(missing)}")
@@ -290,7 +298,7 @@ def _renamed_pre_renorm_generator(path) -> bytes | None:
 def _read(model_dir, scale: int, name: str, reader):
     """reader(path) of one file of a finished scale; a damaged file is a ModelDirError."""
     try:
-        return reader(scale_dir(model_dir, scale) / name)
+        return reader(finished_scale_dir(model_dir, scale) / name)
     except Exception as err:  # Keras raises many types for a damaged zip or h5
         raise ModelDirError(f"scale {scale} in {model_dir} is corrupt: {err}") from None
 

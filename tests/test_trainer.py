@@ -1,12 +1,14 @@
 """PyramidTrainer, the model directory format and the loaded SinGAN."""
 import json
 import math
+import os
 import shutil
 
 import keras
 import numpy as np
 import tensorflow as tf
 import pytest
+from pathlib import Path
 
 import singan_tf
 from singan_tf import ModelDirError, SinGANError
@@ -122,6 +124,39 @@ def test_incomplete_fit_is_reported_with_how_to_resume(model_copy):
     (model_copy / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(SinGANError, match="2 of 3 scales.*--resume"):
         singan_tf.load(model_copy)
+
+
+def test_a_finished_scale_survives_a_rewrite_that_fails_or_is_killed(model_copy, monkeypatch):
+    """Concurrent stages rewrite finished scales: the old files go aside first and are
+    deleted only once the new ones are in, so no instant leaves a scale without files."""
+    from singan_tf import atomic, model_dir as fmt
+    directory = scale_dir(model_copy, 1)
+    expected = singan_tf.load(model_copy).sample(2, seed=3)
+    old = fmt.load_scale(model_copy, 1)
+
+    def fail_renaming_the_new_one_in(src, dst, replace=os.replace):
+        if Path(src).name.startswith(".01-"):
+            raise OSError("disk gone")
+        replace(src, dst)
+    monkeypatch.setattr(atomic.os, "replace", fail_renaming_the_new_one_in)
+    with pytest.raises(OSError, match="disk gone"):
+        fmt.save_scale(model_copy, 1, old.generator, old.discriminator, old.z_opt + 1)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(np.load(directory / "z_opt.npy"), old.z_opt)
+    assert sorted(p.name for p in directory.parent.iterdir()) == ["00", "01", "02"]
+
+    # A kill between the two renames leaves the old scale aside: loading reads it there,
+    # and a resume puts it back.
+    os.replace(directory, atomic.replaced_copy(directory))
+    np.testing.assert_array_equal(singan_tf.load(model_copy).sample(2, seed=3), expected)
+    fmt.remove_partial_scales(model_copy)
+    assert sorted(p.name for p in directory.parent.iterdir()) == ["00", "01", "02"]
+    np.testing.assert_array_equal(singan_tf.load(model_copy).sample(2, seed=3), expected)
+
+    # A rewrite that succeeds replaces the files and leaves nothing aside.
+    fmt.save_scale(model_copy, 1, old.generator, old.discriminator, old.z_opt + 1)
+    np.testing.assert_array_equal(np.load(directory / "z_opt.npy"), old.z_opt + 1)
+    assert sorted(p.name for p in directory.parent.iterdir()) == ["00", "01", "02"]
 
 
 def test_output_directory_is_protected(tmp_path, tiny_image):
