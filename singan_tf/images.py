@@ -5,6 +5,7 @@ Arrays in the library are float32 HxWx3 in [-1, 1]; files are 8-bit RGB PNGs.
 from __future__ import annotations
 
 import importlib.resources
+import math
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +157,14 @@ def save_png(path, image_uint8: np.ndarray) -> None:
 
 def contact_sheet(images: list[np.ndarray], labels: list[str] | None = None,
                   pad: int = 4, label_height: int = 14) -> np.ndarray:
-    """uint8 images side by side on white, each with a caption above it."""
+    """uint8 images side by side on white, each with a caption above it. Images too narrow
+    for their captions (a coarse scale's preview) are all enlarged by the same integer
+    factor, nearest neighbour so their pixels stay visible, until every caption fits."""
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    factor = max([math.ceil(draw.textlength(label) / im.shape[1])
+                  for im, label in zip(images, labels or [])] + [1])
+    images = [np.asarray(Image.fromarray(im).resize(
+        (im.shape[1] * factor, im.shape[0] * factor), Image.NEAREST)) for im in images]
     height = max(im.shape[0] for im in images)
     width = sum(im.shape[1] for im in images) + pad * (len(images) + 1)
     top = label_height if labels else 0

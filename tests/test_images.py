@@ -88,6 +88,18 @@ def test_contact_sheet_places_every_image():
         assert (sheet == value).all(axis=-1).sum() >= 10 * 12 - 20  # labels may overlap a little
 
 
+def test_contact_sheet_enlarges_images_too_narrow_for_their_captions():
+    """A coarse scale's preview is 25 px wide: "reconstruction" must not run into the
+    next caption, so every image is enlarged by one integer factor, pixels kept."""
+    images = [np.full((10, 12, 3), v, np.uint8) for v in (0, 100)]
+    images[1][0, 0] = 255
+    sheet = contact_sheet(images, ["real", "reconstruction"])
+    factor = (sheet.shape[1] - 3 * 4) // 24
+    assert factor >= 5 and sheet.shape[1] == 2 * 12 * factor + 3 * 4
+    right = sheet[14 + 4:14 + 4 + 10 * factor, 4 + 12 * factor + 4:-4]
+    assert (right[:factor, :factor] == 255).all() and (right[factor:, factor:] == 100).all()
+
+
 def test_a_large_photo_is_shrunk_while_it_is_read(tmp_path):
     path = tmp_path / "big.png"
     Image.fromarray(make_image(2000, 3000)).save(path)
