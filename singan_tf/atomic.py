@@ -69,9 +69,9 @@ def existing_directory(path) -> Path:
 def restore_replaced(path) -> None:
     """Put back the directory a replace renamed aside and never replaced."""
     path = Path(path)
-    aside = replaced_copy(path)
-    if not path.exists() and aside.is_dir():
-        os.replace(aside, path)
+    source = existing_directory(path)
+    if source != path:
+        os.replace(source, path)
 
 
 def restore_all_replaced(folder) -> None:

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_file
 from .errors import ImageError
@@ -160,8 +160,8 @@ def contact_sheet(images: list[np.ndarray], labels: list[str] | None = None,
     """uint8 images side by side on white, each with a caption above it. Images too narrow
     for their captions (a coarse scale's preview) are all enlarged by the same integer
     factor, nearest neighbour so their pixels stay visible, until every caption fits."""
-    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    factor = max([math.ceil(draw.textlength(label) / im.shape[1])
+    font = ImageFont.load_default()
+    factor = max([math.ceil(font.getlength(label) / im.shape[1])
                   for im, label in zip(images, labels or [])] + [1])
     images = [np.asarray(Image.fromarray(im).resize(
         (im.shape[1] * factor, im.shape[0] * factor), Image.NEAREST)) for im in images]
@@ -174,6 +174,6 @@ def contact_sheet(images: list[np.ndarray], labels: list[str] | None = None,
     for i, im in enumerate(images):
         sheet.paste(Image.fromarray(im), (x, top + pad))
         if labels:
-            draw.text((x, 1), labels[i], fill="black")
+            draw.text((x, 1), labels[i], fill="black", font=font)
         x += im.shape[1] + pad
     return np.asarray(sheet)

@@ -3,12 +3,12 @@ import json
 import math
 import os
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 import pytest
-from pathlib import Path
 
 import singan_tf
 from singan_tf import ModelDirError, SinGANError
