@@ -90,6 +90,16 @@ def save_scale(model_dir, scale: int, generator, discriminator, z_opt) -> None:
         np.save(tmp / "z_opt.npy", np.asarray(z_opt))
 
 
+def rewrite_generator(model_dir, scale: int, generator) -> None:
+    """Replace a finished scale's G (one that trained along with a finer scale), keeping
+    its other files as they are; as atomic as save_scale."""
+    source = finished_scale_dir(model_dir, scale)
+    with atomic.atomic_directory(scale_dir(model_dir, scale)) as tmp:
+        for name in ("discriminator.keras", "z_opt.npy"):
+            shutil.copy2(source / name, tmp / name)
+        generator.save(tmp / "generator.keras")
+
+
 # What a model directory holds that singan-tf wrote: all that `remove_model` deletes.
 OWNED_FILES = (MANIFEST, REALS, LOG, atomic.temporary_name(MANIFEST),
                atomic.temporary_name(REALS, ".npz"))

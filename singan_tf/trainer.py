@@ -256,8 +256,7 @@ class PyramidTrainer:
             generator.trainable = False
             old = pyramid.scales[j]
             lower.append(TrainedScale(generator, old.noise_amp, old.z_opt, old.size))
-            fmt.save_scale(self.model_dir, j, generator,
-                           fmt.load_discriminator(self.model_dir, j), old.z_opt)
+            fmt.rewrite_generator(self.model_dir, j, generator)
         return Pyramid(pyramid.scales[:first] + lower + [trained])
 
     def _train_until_healthy(self, n, train, real, manifest):

@@ -405,7 +405,7 @@ def test_scale_0_can_reconstruct_from_the_real_image(tmp_path, tiny_image):
 
 
 def test_coarse_scales_can_train_together_with_the_ones_below(tmp_path, tiny_image):
-    """coarse_joint_stages=2: the next scales train G_0 along (rewriting scale 0's files),
+    """coarse_joint_stages=2: the next scales train G_0 along (rewriting its generator),
     and the model that loads from disk is the one training left in memory."""
     cfg = TINY.replace(iters_per_scale=60, coarse_scales=3, coarse_joint_stages=2)
     trainer = PyramidTrainer(tmp_path / "m", cfg, seed=2, verbose=0, tensorboard=False)
@@ -417,8 +417,11 @@ def test_coarse_scales_can_train_together_with_the_ones_below(tmp_path, tiny_ima
                 if isinstance(layer, keras.layers.Conv2D)]
 
     alone = g_0()
+    d_0_file = scale_dir(tmp_path / "m", 0) / "discriminator.keras"
+    d_0 = d_0_file.read_bytes()
     model = PyramidTrainer(tmp_path / "m", verbose=0, tensorboard=False).fit(resume=True)
     assert max(float(np.abs(a - b).max()) for a, b in zip(alone, g_0())) > 0
+    assert d_0_file.read_bytes() == d_0  # G_0 rewritten, its critic's file kept as it was
     np.testing.assert_array_equal(singan_tf.load(tmp_path / "m").sample(2, seed=3),
                                   model.sample(2, seed=3))
     scales = json.loads((tmp_path / "m" / MANIFEST).read_text())["scales"]
