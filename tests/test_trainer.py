@@ -126,6 +126,18 @@ def test_incomplete_fit_is_reported_with_how_to_resume(model_copy):
         singan_tf.load(model_copy)
 
 
+def test_rewriting_a_generator_whose_scale_lost_a_file_says_so_and_changes_nothing(model_copy):
+    from singan_tf import model_dir as fmt
+    generator = fmt.load_scale(model_copy, 0).generator
+    (scale_dir(model_copy, 0) / "z_opt.npy").unlink()
+    before = sorted(p.name for p in (model_copy / "scales").iterdir())
+    with pytest.raises(ModelDirError, match=r"incomplete: missing .*00.z_opt\.npy"):
+        fmt.rewrite_generator(model_copy, 0, generator)
+    assert sorted(p.name for p in (model_copy / "scales").iterdir()) == before
+    assert sorted(p.name for p in scale_dir(model_copy, 0).iterdir()) == [
+        "discriminator.keras", "generator.keras"]
+
+
 def test_a_finished_scale_survives_a_rewrite_that_fails_or_is_killed(model_copy, monkeypatch):
     """Concurrent stages rewrite finished scales: the old files go aside first and are
     deleted only once the new ones are in, so no instant leaves a scale without files."""
