@@ -94,7 +94,7 @@ def rewrite_generator(model_dir, scale: int, generator) -> None:
     """Replace a finished scale's G (one that trained along with a finer scale), keeping
     its other files as they are; as atomic as save_scale."""
     kept = ["discriminator.keras", "z_opt.npy"]
-    _require(model_dir, scale, kept)  # a clear error, as when loading them would give
+    _require(model_dir, scale, kept)  # the one-line error loading them gives
     source = finished_scale_dir(model_dir, scale)
     with atomic.atomic_directory(scale_dir(model_dir, scale)) as tmp:
         for name in kept:
