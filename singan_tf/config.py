@@ -59,6 +59,7 @@ class SinGANConfig:
     # Speed options that approximate the reference (0 = off, as in the paper)
     crop_size: int = 0           # train scales larger than this on random square windows
                                  # (scales whose G starts from the coarser one's weights)
+    whole_image_scales: int = 0  # but the first this many scales train on the whole image
     random_path_bank: int = 0    # draw the random-path inputs from this many per scale,
                                  # computed once, instead of fresh ones every iteration
     renormalize_windows: bool = False  # G's BatchNorm on windows: renormalized from the first
@@ -85,7 +86,8 @@ class SinGANConfig:
             raise SinGANError(f"config: min_size ({self.min_size}) exceeds max_size ({self.max_size})")
         if not 0.0 < self.scale_factor < 1.0:
             raise SinGANError("config: scale_factor must lie in (0, 1)")
-        for name in ["crop_size", "random_path_bank", "coarse_scales", "coarse_iters_per_scale"]:
+        for name in ["crop_size", "whole_image_scales", "random_path_bank", "coarse_scales",
+                     "coarse_iters_per_scale"]:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise SinGANError(f"config: {name} must be a non-negative integer, got {value!r}")
@@ -198,8 +200,12 @@ class SinGANConfig:
     def crop_size_at(self, scale: int) -> int:
         """Window size of a scale (0: whole image). Windows normalize G with its moving
         BatchNorm statistics (see SinGANScale), so a fresh G, with none learned yet, trains
-        on the whole image."""
-        return self.crop_size if self.inherits_weights(scale) else 0
+        on the whole image; so do the first `whole_image_scales`, where a window would hold
+        half the image or more anyway, so that G's and D's BatchNorm see the image's
+        statistics (docs/performance.md)."""
+        if scale < self.whole_image_scales or not self.inherits_weights(scale):
+            return 0
+        return self.crop_size
 
     def training_size(self, size, scale: int) -> tuple[int, int]:
         """The window scale `scale` of this size trains on: all of it, or a crop."""

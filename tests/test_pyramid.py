@@ -99,6 +99,8 @@ def test_config_validation_and_round_trip():
         SinGANConfig(crop_size=-1)
     with pytest.raises(SinGANError, match="coarse_scales must be a non-negative integer"):
         SinGANConfig(coarse_scales=-2)
+    with pytest.raises(SinGANError, match="whole_image_scales must be a non-negative integer"):
+        SinGANConfig(whole_image_scales=1.5)
     with pytest.raises(SinGANError, match="renormalize_windows must be true or false"):
         SinGANConfig(renormalize_windows="yes")
     with pytest.raises(SinGANError, match="discriminator_joint_batchnorm must be true or false"):
@@ -143,6 +145,8 @@ def test_training_window():
     assert FAST.replace(crop_size=64).training_size((50, 250), 3) == (50, 64)
     assert FAST.training_size((50, 250), 0) == (50, 250)  # a fresh G: the whole image
     assert PAPER.replace(crop_size=64).training_size((50, 250), 4) == (50, 250)  # new width
+    whole_below_6 = FAST.replace(whole_image_scales=6)
+    assert [whole_below_6.training_size((100, 130), n) for n in (5, 6)] == [(100, 130), (64, 64)]
 
 
 def test_coarse_scales_can_draw_more_noise():
