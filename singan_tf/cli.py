@@ -43,7 +43,7 @@ def config_options(command):
         click.option("--preset", type=click.Choice(sorted(configs.PRESETS)), default="fast",
                      show_default=True,
                      help="fast: CPU default. quality: about twice fast's time, a better "
-                          "layout. paper: the published settings."),
+                          "layout and finer detail. paper: the published settings."),
         click.option("--max-size", type=click.IntRange(min=1),
                      help="Long side of the finest scale."),
         click.option("--min-size", type=click.IntRange(min=1),
