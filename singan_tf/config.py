@@ -282,8 +282,8 @@ FAST = PAPER.replace(max_channels=32, iters_per_scale=300, coarse_scales=4,
 # iterations at the four coarse scales, where the layout is learned (whole objects more
 # often than `fast`, whose samples vary more); above them a critic that scores real and
 # fake as one batch, so it sees the samples' missing contrast and texture, with the
-# heavier reconstruction weight it needs and scales 4 and 5 on the whole image, where its
-# statistics cover the image rather than two windows. Lower mean SWD, centred SWD and
+# heavier reconstruction weight it needs, and the scales up to 5 on the whole image, so
+# that at scales 4 and 5 its statistics cover the image rather than two windows. Lower mean SWD, centred SWD and
 # NIQE than without the last three on five dev images, and all three lower on a held-out
 # one (docs/performance.md, "Scales 4 and 5 on the whole image").
 QUALITY = FAST.replace(coarse_iters_per_scale=2000, discriminator_joint_batchnorm=True,
