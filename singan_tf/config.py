@@ -283,9 +283,10 @@ FAST = PAPER.replace(max_channels=32, iters_per_scale=300, coarse_scales=4,
 # often than `fast`, whose samples vary more); above them a critic that scores real and
 # fake as one batch, so it sees the samples' missing contrast and texture, with the
 # heavier reconstruction weight it needs, and the scales up to 5 on the whole image, so
-# that at scales 4 and 5 its statistics cover the image rather than two windows. Lower mean SWD, centred SWD and
-# NIQE than without the last three on five dev images, all three lower on held-out LSUN 2,
-# NIQE higher on held-out LSUN 3 (docs/performance.md, "Scales 4 and 5 on the whole image").
+# that at scales 4 and 5 its statistics cover the image rather than two windows. Lower
+# mean SWD, centred SWD and NIQE than without the last three on five dev images, all
+# three lower on held-out LSUN 2, NIQE higher on held-out LSUN 3 (docs/performance.md,
+# "Scales 4 and 5 on the whole image").
 QUALITY = FAST.replace(coarse_iters_per_scale=2000, discriminator_joint_batchnorm=True,
                        alpha=50.0, coarse_alpha=10.0, whole_image_scales=6)
 
