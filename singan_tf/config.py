@@ -241,8 +241,10 @@ class SinGANConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "SinGANConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """Options missing from `values` (saved before they existed) take their defaults;
+        unknown ones are refused, since a fit resumed without them would silently train a
+        different model than the one that wrote them."""
+        return cls().replace(**values)
 
 
 def parse_overrides(items) -> dict:

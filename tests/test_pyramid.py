@@ -115,6 +115,8 @@ def test_config_validation_and_round_trip():
     with pytest.raises(SinGANError, match="unknown preset"):
         preset("slow")
     assert SinGANConfig.from_dict(FAST.to_dict()) == FAST
+    with pytest.raises(SinGANError, match=r"unknown option\(s\) \['from_a_newer_version'\]"):
+        SinGANConfig.from_dict({**FAST.to_dict(), "from_a_newer_version": 1})
 
 
 def test_super_resolution_settings():
