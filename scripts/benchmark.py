@@ -7,9 +7,10 @@
 Per scale: size, width, compile seconds, ms per iteration (after warm-up), GFLOP/s and its
 ratio to the fp32 matmul GFLOP/s measured in the same run. Then the projected fit time
 (compile + iterations, every scale) and, with --fit, the measured wall clock and peak RSS
-(all its processes together) of `singan-tf fit`, then sampling ms per image (1x and 2x
-size, n=1 and n=16) of the fitted model, or of an existing one with --model DIR (which also
-times the finest scale's random-path inputs, fresh and from a bank).
+(all its processes together) of `singan-tf fit`, split into the scales' training and the
+rest, then sampling ms per image (1x and 2x size, n=1 and n=16) of the fitted model, or of
+an existing one with --model DIR (which also times the finest scale's random-path inputs,
+fresh and from a bank).
 Writes JSON with --json.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ import tensorflow as tf
 import singan_tf
 from singan_tf import machine
 from singan_tf.images import load_image
+from singan_tf.model_dir import read_manifest
 from singan_tf.pyramid import pyramid_spec
 from singan_tf.scale_training import build_scale, compile_scale, random_path_dataset
 
@@ -156,6 +158,18 @@ def run_tracking_memory(command, interval=0.2):
     return time.perf_counter() - start, peak
 
 
+def split_fit_time(model, wall_seconds):
+    """Where a measured fit's time went: each scale's `train_seconds` from the manifest
+    (random-path inputs, tracing, iterations, health check) and the rest (starting a
+    process per scale, loading the coarser scales, previews, saving). Returns the former."""
+    scale_seconds = [s["train_seconds"] for s in read_manifest(model)["scales"]]
+    inside = sum(scale_seconds)
+    print(f"  inside the scales' training: {inside / 60:.1f} min (per scale, s: "
+          f"{', '.join(f'{s:.0f}' for s in scale_seconds)}); around it: "
+          f"{(wall_seconds - inside) / 60:.1f} min", flush=True)
+    return scale_seconds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", type=Path)
@@ -228,6 +242,7 @@ def main():
             result["measured_fit_s"], result["fit_peak_rss_mib"] = seconds, peak_tree
             print(f"measured fit (`singan-tf fit`): {seconds / 60:.1f} min, peak RSS of its "
                   f"processes together {peak_tree:.0f} MiB", flush=True)
+            result["fit_scale_seconds"] = split_fit_time(Path(tmp) / "model", seconds)
             result["sampling"] = time_sampling(singan_tf.load(f"{tmp}/model"))
     elif args.model:
         model = singan_tf.load(args.model)
