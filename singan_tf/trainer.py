@@ -19,10 +19,10 @@ import tensorflow as tf
 from . import model_dir as fmt
 from .config import FAST, SinGANConfig
 from .errors import ImageError, ModelDirError, ScaleDivergedError, SinGANError
-from .health import ScaleHealth, psnr
+from .health import COLOUR_DRIFT_WARNING, ScaleHealth, colour_drift, psnr
 from .images import contact_sheet, load_image, save_png, to_uint8
 from .progress import ScaleProgress, StopOnNonFinite, format_seconds
-from .pyramid import pyramid_spec, real_pyramid
+from .pyramid import pyramid_spec, real_pyramid, resize
 from .scale_training import steps_per_execution, train_scale
 from .singan import SinGAN, load
 from .trained_pyramid import Pyramid, TrainedScale
@@ -218,18 +218,24 @@ class PyramidTrainer:
             fmt.save_scale(self.model_dir, n, scale.generator, scale.discriminator, z_opt)
             seconds = time.perf_counter() - started
             losses = {k: float(v[-1]) for k, v in history.history.items()}
+            samples, drift = self._preview_samples(n, pyramid, reals[n])
             manifest["scales"].append({"index": n, "size": list(sizes[n]),
                                        "channels": cfg.channels(n), "noise_amp": amp,
                                        "train_seconds": round(seconds, 2),
                                        "final_losses": losses, **health.to_dict(),
+                                       "colour_drift": drift,
                                        "attempts": self.current_attempt + 1})
             manifest.pop("failed_attempts", None)  # only ever the scale now finished
             manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
-            self._save_preview(n, pyramid, reals[n])
+            self._save_preview(n, pyramid, reals[n], samples)
             self._log(f"scale {n}: {format_seconds(seconds)}, reconstruction "
                       f"{psnr(health.rec_error):.1f} dB (rec_loss {losses['rec_loss']:.4f}), "
                       f"noise_amp {amp:.4f}")
+            if drift is not None and drift > COLOUR_DRIFT_WARNING:
+                self._log(f"warning: scale {n} moved the samples' colours away from the "
+                          f"photo's by {drift:.1f} levels (healthy scales stay under "
+                          f"{COLOUR_DRIFT_WARNING:g}): look at previews/scale_{n:02d}.png")
         self.current_scale = None
         if pyramid.num_scales < total:
             return None
@@ -346,8 +352,19 @@ class PyramidTrainer:
                 update_freq=steps_per_execution(cfg, cfg.iterations(n))))
         return callbacks + self.callbacks
 
-    def _save_preview(self, n, pyramid: Pyramid, real):
-        samples = pyramid.run(self._scale_seed(n), PREVIEW_SAMPLES, pyramid.sizes)
+    def _preview_samples(self, n, pyramid: Pyramid, real):
+        """Scale n's preview samples, and how far scale n moved their colours away from the
+        photo's (health.colour_drift; None at scale 0, which has no input to compare)."""
+        seed = self._scale_seed(n)
+        if n == 0:
+            return pyramid.run(seed, PREVIEW_SAMPLES, pyramid.sizes), None
+        inputs = resize(pyramid.coarser(n).run(seed, PREVIEW_SAMPLES, pyramid.sizes[:n]),
+                        pyramid.sizes[n])
+        samples = pyramid.run(seed, PREVIEW_SAMPLES, pyramid.sizes, start_scale=n,
+                              first_input=inputs)
+        return samples, round(colour_drift(samples.numpy(), inputs.numpy(), real), 2)
+
+    def _save_preview(self, n, pyramid: Pyramid, real, samples):
         images = [to_uint8(real), to_uint8(pyramid.reconstructions[n].numpy())] + \
             list(to_uint8(samples))
         labels = ["real", "reconstruction"] + [f"sample {i + 1}" for i in range(PREVIEW_SAMPLES)]

@@ -14,7 +14,7 @@ import singan_tf
 from singan_tf import ModelDirError, SinGANError
 from singan_tf.model_dir import MANIFEST, load_discriminator, scale_dir
 from singan_tf.errors import ScaleDivergedError
-from singan_tf.health import ScaleHealth, psnr
+from singan_tf.health import COLOUR_DRIFT_WARNING, ScaleHealth, colour_distance, colour_drift, psnr
 from singan_tf.scale_training import random_path_dataset
 from singan_tf.trainer import RETRY_LR_FACTORS, PyramidTrainer
 
@@ -29,6 +29,9 @@ def test_fit_writes_a_complete_model_directory(fitted_model_dir):
     for scale in manifest["scales"][1:]:  # 0.1x the RMSE of the scale's input
         assert scale["noise_amp"] == pytest.approx(0.1 * math.sqrt(scale["input_error"]), 1e-4)
     assert manifest["train_seconds"] > 0
+    drifts = [scale["colour_drift"] for scale in manifest["scales"]]
+    assert drifts[0] is None  # scale 0 has no input to compare
+    assert all(math.isfinite(d) and d < COLOUR_DRIFT_WARNING for d in drifts[1:])
     for n in range(3):
         assert (scale_dir(fitted_model_dir, n) / "generator.keras").is_file()
         assert (fitted_model_dir / "previews" / f"scale_{n:02d}.png").is_file()
@@ -334,6 +337,26 @@ def test_a_diverged_scale_is_detected_and_retrained(last_scale_untrained, capsys
     real = model.reals[-1]
     rec = model.reconstruct().astype(np.float32) / 127.5 - 1
     assert psnr(float(np.mean(np.square(rec - real)))) > 16.0  # the healthy retrain was kept
+
+
+def test_a_scale_that_turns_the_colours_is_reported(last_scale_untrained, capsys,
+                                                     monkeypatch):
+    """No tiny fit turns its colours, so the threshold is lowered below any drift."""
+    monkeypatch.setattr("singan_tf.trainer.COLOUR_DRIFT_WARNING", -math.inf)
+    PyramidTrainer(last_scale_untrained, verbose=1, tensorboard=False).fit(resume=True)
+    assert ("warning: scale 2 moved the samples' colours away from the photo's"
+            in capsys.readouterr().out)
+
+
+def test_colour_drift_sees_a_cast_but_not_brightness_or_layout():
+    rng = np.random.default_rng(0)
+    real = np.clip(rng.normal(0, 0.4, (32, 32, 3)), -1, 1)
+    teal = real + np.array([-0.06, 0.06, 0.06])  # red 8 levels of 255 down, green and blue up
+    assert colour_distance(real, real) == 0
+    assert colour_distance(np.clip(real + 0.1, -1, 1), real) < 1.5  # brighter, same colours
+    assert colour_distance(real[::-1, ::-1], real) == 0  # the same colours elsewhere
+    assert colour_drift(teal, real, real) > COLOUR_DRIFT_WARNING
+    assert colour_drift(real, teal, real) < 0  # a scale that removes a cast
 
 
 def test_a_scale_that_keeps_diverging_stops_the_fit_and_keeps_finished_scales(
