@@ -11,6 +11,7 @@ import click
 
 from . import config as configs
 from .errors import SinGANError
+from .health import COLOUR_DRIFT_WARNING
 from .limits import (CLI_MAX_PIXELS, MAX_ANIMATION_FRAMES, SERVING_MAX_PIXELS,
                      SERVING_MAX_REQUEST_BYTES)
 
@@ -578,13 +579,16 @@ def info(model_dir, as_json):
 
 
 def _reconstruction_summary(scale: dict) -> str:
-    """PSNR of the scale's reconstruction against its real image, with retries if any."""
+    """PSNR of the scale's reconstruction against its real image, with retries and a
+    colour drift above the trainer's warning (health.py) if any."""
     if scale.get("rec_error") is None:
         return "- (not recorded by this model's version)"
     text = (f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}, "
             f"input {scale['input_error']:.4f})")
     if scale.get("attempts", 1) > 1:
         text += f", after {scale['attempts'] - 1} diverged attempt(s)"
+    if (scale.get("colour_drift") or 0) > COLOUR_DRIFT_WARNING:
+        text += f"; moved the samples' colours by {scale['colour_drift']:.1f} levels"
     return text
 
 

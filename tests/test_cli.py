@@ -137,6 +137,15 @@ def test_info_on_a_corrupt_model(tmp_path):
     assert_user_error(run("info", tmp_path / "m"), "corrupt")
 
 
+def test_info_shows_a_scale_that_turned_the_colours(model_copy):
+    manifest = json.loads((model_copy / "singan.json").read_text())
+    manifest["scales"][2]["colour_drift"] = 7.5
+    (model_copy / "singan.json").write_text(json.dumps(manifest))
+    lines = run("info", model_copy).output.splitlines()
+    flagged = [line for line in lines if "moved the samples' colours by 7.5 levels" in line]
+    assert len(flagged) == 1 and flagged[0].split()[0] == "2"
+
+
 def test_info_reads_back_every_file_it_lists(model_copy):
     weights = model_copy / "scales" / "01" / "generator.keras"
     weights.write_bytes(weights.read_bytes()[:500])  # truncated
