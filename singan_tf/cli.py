@@ -11,7 +11,7 @@ import click
 
 from . import config as configs
 from .errors import SinGANError
-from .health import COLOUR_DRIFT_WARNING
+from .health import colour_turned
 from .limits import (CLI_MAX_PIXELS, MAX_ANIMATION_FRAMES, SERVING_MAX_PIXELS,
                      SERVING_MAX_REQUEST_BYTES)
 
@@ -587,7 +587,7 @@ def _reconstruction_summary(scale: dict) -> str:
             f"input {scale['input_error']:.4f})")
     if scale.get("attempts", 1) > 1:
         text += f", after {scale['attempts'] - 1} diverged attempt(s)"
-    if (scale.get("colour_drift") or 0) > COLOUR_DRIFT_WARNING:
+    if colour_turned(scale.get("colour_drift")):
         text += f"; moved the samples' colours by {scale['colour_drift']:.1f} levels"
     return text
 

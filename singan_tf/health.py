@@ -73,6 +73,12 @@ def colour_drift(outputs, inputs, real) -> float:
     return colour_distance(outputs, real) - colour_distance(inputs, real)
 
 
+def colour_turned(drift) -> bool:
+    """Whether a scale's recorded colour drift calls for the warning (None: scale 0, or a
+    model written before the check existed)."""
+    return drift is not None and drift > COLOUR_DRIFT_WARNING
+
+
 @dataclass(frozen=True)
 class ScaleHealth:
     """Reconstruction error of one scale next to the error of its input (both MSE, [-1, 1]),

@@ -19,7 +19,7 @@ import tensorflow as tf
 from . import model_dir as fmt
 from .config import FAST, SinGANConfig
 from .errors import ImageError, ModelDirError, ScaleDivergedError, SinGANError
-from .health import COLOUR_DRIFT_WARNING, ScaleHealth, colour_drift, psnr
+from .health import COLOUR_DRIFT_WARNING, ScaleHealth, colour_drift, colour_turned, psnr
 from .images import contact_sheet, load_image, save_png, to_uint8
 from .progress import ScaleProgress, StopOnNonFinite, format_seconds
 from .pyramid import pyramid_spec, real_pyramid, resize
@@ -234,7 +234,7 @@ class PyramidTrainer:
             self._log(f"scale {n}: {format_seconds(seconds)}, reconstruction "
                       f"{psnr(health.rec_error):.1f} dB (rec_loss {losses['rec_loss']:.4f}), "
                       f"noise_amp {amp:.4f}")
-            if drift is not None and drift > COLOUR_DRIFT_WARNING:
+            if colour_turned(drift):
                 self._log(f"warning: scale {n} moved the samples' colours away from the "
                           f"photo's by {drift:.1f} levels (healthy scales stay under "
                           f"{COLOUR_DRIFT_WARNING:g}): look at previews/scale_{n:02d}.png")

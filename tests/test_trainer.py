@@ -342,7 +342,7 @@ def test_a_diverged_scale_is_detected_and_retrained(last_scale_untrained, capsys
 def test_a_scale_that_turns_the_colours_is_reported(last_scale_untrained, capsys,
                                                      monkeypatch):
     """No tiny fit turns its colours, so the threshold is lowered below any drift."""
-    monkeypatch.setattr("singan_tf.trainer.COLOUR_DRIFT_WARNING", -math.inf)
+    monkeypatch.setattr("singan_tf.health.COLOUR_DRIFT_WARNING", -math.inf)
     PyramidTrainer(last_scale_untrained, verbose=1, tensorboard=False).fit(resume=True)
     assert ("warning: scale 2 moved the samples' colours away from the photo's"
             in capsys.readouterr().out)
