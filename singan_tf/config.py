@@ -31,6 +31,8 @@ class SinGANConfig:
     discriminator_batchnorm: bool = True  # BatchNorm in D's blocks (the paper's; ConSinGAN has none)
     discriminator_joint_batchnorm: bool = False  # above the coarse scales, D's BatchNorm sees
                                                  # real and fake as one batch
+    joint_gradient_penalty: bool = False  # the joint critic's gradient penalty scores the
+                                          # mix beside the real image too (measured, off)
     # Optimisation
     iters_per_scale: int = 2000
     coarse_scales: int = 0           # the first this many scales (cheap; they set the layout)
@@ -99,10 +101,13 @@ class SinGANConfig:
         if self.redraw_coarsest_z_opt and self.real_coarsest_z_opt:
             raise SinGANError("config: real_coarsest_z_opt needs redraw_coarsest_z_opt=false "
                               "(scale 0 reconstructs from one input)")
+        if self.joint_gradient_penalty and not self.discriminator_joint_batchnorm:
+            raise SinGANError("config: joint_gradient_penalty needs "
+                              "discriminator_joint_batchnorm=true (it is that critic's penalty)")
         for name in ["jit_compile", "redraw_coarsest_z_opt", "real_coarsest_z_opt",
                      "generator_batchnorm",
                      "discriminator_batchnorm", "discriminator_joint_batchnorm",
-                     "renormalize_windows"]:
+                     "joint_gradient_penalty", "renormalize_windows"]:
             if not isinstance(getattr(self, name), bool):
                 raise SinGANError(f"config: {name} must be true or false, "
                                   f"got {getattr(self, name)!r}")

@@ -210,7 +210,7 @@ class SinGANScale(keras.Model):
     def __init__(self, generator, discriminator, image_size, noise_channels=3, alpha=10.0,
                  gp_weight=0.1, critic_steps=3, generator_steps=3, seed=None, crop_size=0,
                  redraw_z_opt=False, renormalize_windows=False, joint_critic_batch=False,
-                 lower_generators=(), lower_sizes=(), lower_noise_amps=(),
+                 joint_penalty=False, lower_generators=(), lower_sizes=(), lower_noise_amps=(),
                  lower_noise_channels=(), **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
@@ -226,6 +226,7 @@ class SinGANScale(keras.Model):
         self.redraw_z_opt = bool(redraw_z_opt)
         self.renormalize_windows = bool(renormalize_windows)
         self.joint_critic_batch = bool(joint_critic_batch)
+        self.joint_penalty = bool(joint_penalty)
         self.lower_generators = list(lower_generators)
         self.lower_sizes = [tuple(size) for size in lower_sizes]
         self.lower_noise_amps = [float(amp) for amp in lower_noise_amps]
@@ -404,8 +405,19 @@ class SinGANScale(keras.Model):
         """WGAN-GP critic loss (d_loss, gp); D is to score real above fake."""
         mix_weight = keras.random.uniform((), seed=self.seed_generator)
         real_score, fake_score = self._critic_scores(real, fake)
-        gp = gradient_penalty(self.discriminator, real, fake, mix_weight)
+        gp = self._penalty(real, fake, mix_weight)
         return fake_score - real_score + self.gp_weight * gp, gp
+
+    def _penalty(self, real, fake, mix_weight):
+        """The gradient penalty. With joint_penalty the mix goes through D beside the real
+        image, as the fake does in the joint critic's scores, so the penalty holds the
+        function the critic scores with to slope 1; otherwise D sees the mix alone."""
+        critic = self.discriminator
+        if self.joint_penalty:
+            def critic(images, training=True):
+                batch = ops.concatenate([real, images], axis=0)
+                return self.discriminator(batch, training=True)[ops.shape(real)[0]:]
+        return gradient_penalty(critic, real, fake, mix_weight)
 
     def generator_loss(self, real, prev, window, rec_z):
         """(g_loss, rec_loss): fool D with a fresh fake, and reconstruct the real image."""
@@ -455,6 +467,7 @@ class SinGANScale(keras.Model):
                 "redraw_z_opt": self.redraw_z_opt,
                 "renormalize_windows": self.renormalize_windows,
                 "joint_critic_batch": self.joint_critic_batch,
+                "joint_penalty": self.joint_penalty,
                 "lower_generators": [keras.saving.serialize_keras_object(generator)
                                      for generator in self.lower_generators],
                 "lower_sizes": [list(size) for size in self.lower_sizes],

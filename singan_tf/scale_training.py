@@ -33,6 +33,7 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
                        crop_size=cfg.crop_size_at(n), redraw_z_opt=cfg.redraws_z_opt(lowest),
                        renormalize_windows=renormalize_windows,
                        joint_critic_batch=cfg.joint_critic_batch(n),
+                       joint_penalty=cfg.joint_critic_batch(n) and cfg.joint_gradient_penalty,
                        lower_generators=[trainable_copy(s.generator) for s in lower_scales],
                        lower_sizes=[s.size for s in lower_scales],
                        lower_noise_amps=[s.noise_amp for s in lower_scales],

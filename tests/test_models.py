@@ -302,6 +302,32 @@ def test_a_joint_critic_batch_lets_the_critic_see_contrast():
         False, False, True, True]
 
 
+def test_the_joint_penalty_holds_the_joint_critics_own_function():
+    """The joint critic scores a fake beside the real image (one BatchNorm batch); with
+    joint_penalty the gradient penalty is taken of that same function of the mix, which
+    differs from D's slope on the mix alone (what the penalty holds without it)."""
+    real = tf.constant(make_image(32, 32)[None] / 127.5 - 1, tf.float32)
+    fake = 0.5 * real + 0.1 * tf.random.stateless_normal(real.shape, (1, 2))
+    mixed = 0.3 * real + 0.7 * fake
+    model = _scale(joint_critic_batch=True, joint_penalty=True)
+    assert model.get_config()["joint_penalty"] is True
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = model.discriminator(tf.concat([real, mixed], 0), training=True)[1:]
+    norms = tf.sqrt(tf.reduce_sum(tf.square(tape.gradient(scores, mixed)), -1) + 1e-12)
+    expected = float(tf.reduce_mean(tf.square(norms - 1.0)))
+    assert float(model._penalty(real, fake, 0.3)) == pytest.approx(expected, rel=1e-5)
+    apart = float(_scale(joint_critic_batch=True)._penalty(real, fake, 0.3))
+    assert abs(apart - expected) > 0.01 * expected, (apart, expected)  # 0.588 against 0.614
+    # Where the joint critic is: above the coarse scales, and only with it.
+    cfg = SinGANConfig(discriminator_joint_batchnorm=True, joint_gradient_penalty=True,
+                       coarse_scales=2)
+    assert [build_scale(cfg, n, (32, 32)).joint_penalty for n in range(4)] == [
+        False, False, True, True]
+    with pytest.raises(SinGANError, match="joint_gradient_penalty needs"):
+        SinGANConfig(joint_gradient_penalty=True)
+
+
 def test_a_scale_with_a_joint_critic_batch_trains_deterministically_and_reconstructs():
     real = tf.constant(make_image(32, 32)[None] / 127.5 - 1, tf.float32)
     z_opt = tf.random.stateless_normal((1, 32, 32, 1), (5, 6))
