@@ -412,12 +412,13 @@ class SinGANScale(keras.Model):
         """The gradient penalty. With joint_penalty the mix goes through D beside the real
         image, as the fake does in the joint critic's scores, so the penalty holds the
         function the critic scores with to slope 1; otherwise D sees the mix alone."""
-        critic = self.discriminator
-        if self.joint_penalty:
-            def critic(images, training=True):
-                batch = ops.concatenate([real, images], axis=0)
-                return self.discriminator(batch, training=True)[ops.shape(real)[0]:]
-        return gradient_penalty(critic, real, fake, mix_weight)
+        if not self.joint_penalty:
+            return gradient_penalty(self.discriminator, real, fake, mix_weight)
+
+        def beside_real(images, training=True):
+            batch = ops.concatenate([real, images], axis=0)
+            return self.discriminator(batch, training=True)[ops.shape(real)[0]:]
+        return gradient_penalty(beside_real, real, fake, mix_weight)
 
     def generator_loss(self, real, prev, window, rec_z):
         """(g_loss, rec_loss): fool D with a fresh fake, and reconstruct the real image."""
