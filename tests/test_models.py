@@ -328,12 +328,15 @@ def test_the_joint_penalty_holds_the_joint_critics_own_function():
         SinGANConfig(joint_gradient_penalty=True)
 
 
-def test_a_scale_with_a_joint_critic_batch_trains_deterministically_and_reconstructs():
+@pytest.mark.parametrize("joint_penalty", [False, True])
+def test_a_scale_with_a_joint_critic_batch_trains_deterministically_and_reconstructs(
+        joint_penalty):
     real = tf.constant(make_image(32, 32)[None] / 127.5 - 1, tf.float32)
     z_opt = tf.random.stateless_normal((1, 32, 32, 1), (5, 6))
     weights = []
     for _ in range(2):
-        model = _scale(steps_per_execution=25, joint_critic_batch=True)
+        model = _scale(steps_per_execution=25, joint_critic_batch=True,
+                       joint_penalty=joint_penalty)
         model.z_opt.assign(z_opt)
         before = float(tf.reduce_mean(tf.square(model.reconstruct() - real)))
         model.fit(_dataset(real), epochs=1, steps_per_epoch=100, verbose=0, shuffle=False)
