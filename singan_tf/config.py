@@ -24,6 +24,9 @@ class SinGANConfig:
     max_channels: int = 128      # widths double every `channels_double_every` scales up to this
     channels_double_every: int = 4
     num_layers: int = 5          # convs per network (head, body..., tail)
+    coarse_num_layers: int = 0   # at the coarse scales from shallow_coarse_scales on
+                                 # instead (0: num_layers; measured, off)
+    shallow_coarse_scales: int = 2  # the first this many keep num_layers: they draw the layout
     kernel_size: int = 3
     leaky_slope: float = 0.2
     bn_momentum: float = 0.9     # PyTorch momentum 0.1 == Keras momentum 0.9
@@ -79,20 +82,24 @@ class SinGANConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise SinGANError(f"config: {name} must be a positive integer, got {value!r}")
-        if self.num_layers < 3:
-            raise SinGANError("config: num_layers must be at least 3 (head, body, tail)")
-        if self.min_size < 2 * self.receptive_pad + 1:
-            raise SinGANError(f"config: min_size must be at least {2 * self.receptive_pad + 1} "
-                              "(the critic's receptive field)")
         if self.min_size > self.max_size:
             raise SinGANError(f"config: min_size ({self.min_size}) exceeds max_size ({self.max_size})")
         if not 0.0 < self.scale_factor < 1.0:
             raise SinGANError("config: scale_factor must lie in (0, 1)")
         for name in ["crop_size", "whole_image_scales", "random_path_bank", "coarse_scales",
-                     "coarse_iters_per_scale"]:
+                     "coarse_iters_per_scale", "coarse_num_layers", "shallow_coarse_scales"]:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise SinGANError(f"config: {name} must be a non-negative integer, got {value!r}")
+        if self.num_layers < 3 or 0 < self.coarse_num_layers < 3:
+            raise SinGANError("config: num_layers and coarse_num_layers must be at least 3 "
+                              "(head, body, tail)")
+        deep = self.coarse_scales > self.shallow_coarse_scales
+        widest = max(self.num_layers, self.coarse_num_layers if deep else 0)
+        if self.min_size < 2 * widest * (self.kernel_size // 2) + 1:
+            raise SinGANError(f"config: min_size must be at least "
+                              f"{2 * widest * (self.kernel_size // 2) + 1} "
+                              "(the critic's receptive field)")
         if 0 < self.crop_size < 2 * self.receptive_pad + 1:
             raise SinGANError(f"config: crop_size must be 0 (off) or at least "
                               f"{2 * self.receptive_pad + 1} (the critic's receptive field)")
@@ -129,6 +136,15 @@ class SinGANConfig:
         """`coarse_value` at the first `coarse_scales` scales when it is set (non-zero),
         else `value`: how every `coarse_*` option applies."""
         return coarse_value if scale < self.coarse_scales and coarse_value else value
+
+    def layers(self, scale: int) -> int:
+        """Conv layers of G and D at a scale. Deeper ones at the coarse scales keep objects
+        whole, but where the layout is drawn (scale 0 from redrawn noise draws one blot,
+        scale 1 turns noise into the layout) they map every noise to the photo itself, so
+        the first `shallow_coarse_scales` keep num_layers (docs/performance.md)."""
+        if scale < self.shallow_coarse_scales:
+            return self.num_layers
+        return self._coarse_or(scale, self.coarse_num_layers, self.num_layers)
 
     def iterations(self, scale: int) -> int:
         """Training iterations of a scale."""
@@ -198,6 +214,7 @@ class SinGANConfig:
     def inherits_weights(self, scale: int) -> bool:
         """Whether scale's G and D start from the coarser scale's weights (same networks)."""
         return (scale > 0 and self.channels(scale - 1) == self.channels(scale)
+                and self.layers(scale - 1) == self.layers(scale)
                 and self.generator_normalized(scale - 1) == self.generator_normalized(scale)
                 and self.discriminator_normalized(scale - 1)
                 == self.discriminator_normalized(scale))

@@ -20,7 +20,7 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
     renormalize_windows. lower_scales: the TrainedScales of `cfg.lower_stages(n)`, whose
     generators train on as copies (a failed attempt leaves the originals as they were)."""
     width = cfg.channels(n)
-    layers = dict(num_layers=cfg.num_layers, kernel_size=cfg.kernel_size,
+    layers = dict(num_layers=cfg.layers(n), kernel_size=cfg.kernel_size,
                   leaky_slope=cfg.leaky_slope, bn_momentum=cfg.bn_momentum)
     lowest = n - len(lower_scales)
     return SinGANScale(generator or Generator(width, batch_norm=cfg.generator_normalized(n),
