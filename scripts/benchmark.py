@@ -38,14 +38,14 @@ from singan_tf.scale_training import build_scale, compile_scale, random_path_dat
 ONEDNN_SETTINGS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "ONEDNN_DEFAULT_FPMATH_MODE")
 
 
-def stack_flops(height, width, channels, out_channels, cfg, padded):
-    """One forward of a SinGAN conv stack (head 3->C, body C->C, tail C->out, valid convs).
-    G's input is zero-padded by receptive_pad on each side; D's is not."""
+def stack_flops(height, width, channels, out_channels, cfg, padded, layers):
+    """One forward of a SinGAN conv stack of `layers` valid convs (head 3->C, body C->C,
+    tail C->out). G's input is zero-padded by what the convs remove; D's is not."""
     k = cfg.kernel_size
-    h, w = (height + 2 * cfg.receptive_pad, width + 2 * cfg.receptive_pad) if padded \
-        else (height, width)
-    ins = [3] + [channels] * (cfg.num_layers - 1)
-    outs = [channels] * (cfg.num_layers - 1) + [out_channels]
+    pad = layers * (k // 2)
+    h, w = (height + 2 * pad, width + 2 * pad) if padded else (height, width)
+    ins = [3] + [channels] * (layers - 1)
+    outs = [channels] * (layers - 1) + [out_channels]
     flops = 0
     for channels_in, channels_out in zip(ins, outs):
         h, w = h - (k - 1), w - (k - 1)
@@ -58,8 +58,8 @@ def iteration_flops(size, width, cfg, n):
     double backprop) and generator steps (fake and reconstruction through G, D, backward).
     Counted as critic ~ F_G + 15 F_D and generator ~ 6 F_G + 3 F_D (backward = 2x forward)."""
     size = cfg.training_size(size, n)
-    forward_g = stack_flops(*size, width, 3, cfg, padded=True)
-    forward_d = stack_flops(*size, width, 1, cfg, padded=False)
+    forward_g = stack_flops(*size, width, 3, cfg, padded=True, layers=cfg.layers(n))
+    forward_d = stack_flops(*size, width, 1, cfg, padded=False, layers=cfg.layers(n))
     return (cfg.critic_steps * (forward_g + 15 * forward_d)
             + cfg.generator_steps * (6 * forward_g + 3 * forward_d))
 
