@@ -42,7 +42,7 @@ def stack_flops(height, width, channels, out_channels, cfg, padded, layers):
     """One forward of a SinGAN conv stack of `layers` valid convs (head 3->C, body C->C,
     tail C->out). G's input is zero-padded by what the convs remove; D's is not."""
     k = cfg.kernel_size
-    pad = layers * (k // 2)
+    pad = cfg.receptive_pad_of(layers)
     h, w = (height + 2 * pad, width + 2 * pad) if padded else (height, width)
     ins = [3] + [channels] * (layers - 1)
     outs = [channels] * (layers - 1) + [out_channels]

@@ -96,9 +96,9 @@ class SinGANConfig:
                               "(head, body, tail)")
         deep = self.coarse_scales > self.shallow_coarse_scales
         widest = max(self.num_layers, self.coarse_num_layers if deep else 0)
-        if self.min_size < 2 * widest * (self.kernel_size // 2) + 1:
+        if self.min_size < 2 * self.receptive_pad_of(widest) + 1:
             raise SinGANError(f"config: min_size must be at least "
-                              f"{2 * widest * (self.kernel_size // 2) + 1} "
+                              f"{2 * self.receptive_pad_of(widest) + 1} "
                               "(the critic's receptive field)")
         if 0 < self.crop_size < 2 * self.receptive_pad + 1:
             raise SinGANError(f"config: crop_size must be 0 (off) or at least "
@@ -126,7 +126,11 @@ class SinGANConfig:
     @property
     def receptive_pad(self) -> int:
         """Pixels lost per side by the valid convs (5 for five 3x3 convs)."""
-        return self.num_layers * (self.kernel_size // 2)
+        return self.receptive_pad_of(self.num_layers)
+
+    def receptive_pad_of(self, layers: int) -> int:
+        """Pixels lost per side by `layers` valid convs."""
+        return layers * (self.kernel_size // 2)
 
     def channels(self, scale: int) -> int:
         """Width of G and D at a scale: nfc = min(32 * 2**floor(n/4), 128) for the paper."""
