@@ -59,7 +59,7 @@ def iteration_flops(size, width, cfg, n):
     Counted as critic ~ F_G + 15 F_D and generator ~ 6 F_G + 3 F_D (backward = 2x forward)."""
     size = cfg.training_size(size, n)
     forward_g = stack_flops(*size, width, 3, cfg, padded=True, layers=cfg.layers(n))
-    forward_d = stack_flops(*size, width, 1, cfg, padded=False, layers=cfg.layers(n))
+    forward_d = stack_flops(*size, width, 1, cfg, padded=False, layers=cfg.critic_layers(n))
     return (cfg.critic_steps * (forward_g + 15 * forward_d)
             + cfg.generator_steps * (6 * forward_g + 3 * forward_d))
 

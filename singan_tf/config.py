@@ -27,6 +27,8 @@ class SinGANConfig:
     coarse_num_layers: int = 0   # at the coarse scales from shallow_coarse_scales on
                                  # instead (0: num_layers; measured, off)
     shallow_coarse_scales: int = 2  # the first this many keep num_layers: they draw the layout
+    coarse_deep_critic: bool = True  # D as deep as G there (false: D keeps num_layers,
+                                     # ConSinGAN's deep generator beside a shallow critic)
     kernel_size: int = 3
     leaky_slope: float = 0.2
     bn_momentum: float = 0.9     # PyTorch momentum 0.1 == Keras momentum 0.9
@@ -94,8 +96,7 @@ class SinGANConfig:
         if self.num_layers < 3 or 0 < self.coarse_num_layers < 3:
             raise SinGANError("config: num_layers and coarse_num_layers must be at least 3 "
                               "(head, body, tail)")
-        deep = self.coarse_scales > self.shallow_coarse_scales
-        widest = max(self.num_layers, self.coarse_num_layers if deep else 0)
+        widest = max(self.critic_layers(n) for n in range(max(self.coarse_scales, 1)))
         if self.min_size < 2 * self.receptive_pad_of(widest) + 1:
             raise SinGANError(f"config: min_size must be at least "
                               f"{2 * self.receptive_pad_of(widest) + 1} "
@@ -112,7 +113,7 @@ class SinGANConfig:
             raise SinGANError("config: joint_gradient_penalty needs "
                               "discriminator_joint_batchnorm=true (it is that critic's penalty)")
         for name in ["jit_compile", "redraw_coarsest_z_opt", "real_coarsest_z_opt",
-                     "generator_batchnorm",
+                     "generator_batchnorm", "coarse_deep_critic",
                      "discriminator_batchnorm", "discriminator_joint_batchnorm",
                      "joint_gradient_penalty", "renormalize_windows"]:
             if not isinstance(getattr(self, name), bool):
@@ -149,6 +150,12 @@ class SinGANConfig:
         if scale < self.shallow_coarse_scales:
             return self.num_layers
         return self._coarse_or(scale, self.coarse_num_layers, self.num_layers)
+
+    def critic_layers(self, scale: int) -> int:
+        """Conv layers of D at a scale: G's, or num_layers without `coarse_deep_critic`.
+        The critic's reach decides which arrangements pass as real: one that sees half the
+        image accepts little but the photo's own layout."""
+        return self.layers(scale) if self.coarse_deep_critic else self.num_layers
 
     def iterations(self, scale: int) -> int:
         """Training iterations of a scale."""

@@ -499,3 +499,20 @@ def test_deeper_coarse_networks_leave_the_layout_scales_shallow_and_need_room():
         TINY.replace(coarse_num_layers=2)
     with pytest.raises(SinGANError, match="non-negative integer"):
         TINY.replace(coarse_num_layers="7")
+
+
+def test_a_shallow_critic_can_sit_beside_the_deeper_coarse_generators(tmp_path, tiny_image):
+    """coarse_deep_critic=false: only G deepens, D keeps num_layers (so min_size need only
+    fit that critic); the fit still reconstructs every scale better than its input."""
+    cfg = TINY.replace(iters_per_scale=40, coarse_scales=2, shallow_coarse_scales=1,
+                       coarse_num_layers=7, coarse_deep_critic=False)
+    assert [cfg.critic_layers(n) for n in range(3)] == [5, 5, 5]
+    TINY.replace(min_size=17, coarse_scales=3, coarse_num_layers=9, coarse_deep_critic=False)
+    with pytest.raises(SinGANError, match="true or false"):
+        TINY.replace(coarse_deep_critic="false")
+    model = singan_tf.fit(tiny_image, tmp_path / "m", cfg, seed=3, verbose=0,
+                          tensorboard=False)
+    assert [s.generator.num_layers for s in model.pyramid.scales] == [5, 7, 5]
+    assert [load_discriminator(tmp_path / "m", n).num_layers for n in range(3)] == [5, 5, 5]
+    scales = json.loads((tmp_path / "m" / MANIFEST).read_text())["scales"]
+    assert all(s["rec_error"] < s["input_error"] for s in scales)
