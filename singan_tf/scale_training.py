@@ -20,14 +20,14 @@ def build_scale(cfg: SinGANConfig, n: int, size, generator=None, discriminator=N
     renormalize_windows. lower_scales: the TrainedScales of `cfg.lower_stages(n)`, whose
     generators train on as copies (a failed attempt leaves the originals as they were)."""
     width = cfg.channels(n)
-    layers = dict(kernel_size=cfg.kernel_size, leaky_slope=cfg.leaky_slope,
-                  bn_momentum=cfg.bn_momentum)
+    conv_options = dict(kernel_size=cfg.kernel_size, leaky_slope=cfg.leaky_slope,
+                        bn_momentum=cfg.bn_momentum)
     lowest = n - len(lower_scales)
     return SinGANScale(generator or Generator(width, batch_norm=cfg.generator_normalized(n),
-                                              num_layers=cfg.layers(n), **layers),
+                                              num_layers=cfg.layers(n), **conv_options),
                        discriminator or Discriminator(
                            width, batch_norm=cfg.discriminator_normalized(n),
-                           num_layers=cfg.critic_layers(n), **layers), size,
+                           num_layers=cfg.critic_layers(n), **conv_options), size,
                        noise_channels=cfg.noise_channels(n), alpha=cfg.reconstruction_weight(n),
                        gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                        generator_steps=cfg.generator_steps, seed=seed,
