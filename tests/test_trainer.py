@@ -503,7 +503,8 @@ def test_deeper_coarse_networks_leave_the_layout_scales_shallow_and_need_room():
 
 def test_a_shallow_critic_can_sit_beside_the_deeper_coarse_generators(tmp_path, tiny_image):
     """coarse_deep_critic=false: only G deepens, D keeps num_layers (so min_size need only
-    fit that critic); the fit still reconstructs every scale better than its input."""
+    fit that critic); the fit still reconstructs every scale better than its input, and
+    is deterministic under its seed."""
     cfg = TINY.replace(iters_per_scale=40, coarse_scales=2, shallow_coarse_scales=1,
                        coarse_num_layers=7, coarse_deep_critic=False)
     assert [cfg.critic_layers(n) for n in range(3)] == [5, 5, 5]
@@ -516,3 +517,8 @@ def test_a_shallow_critic_can_sit_beside_the_deeper_coarse_generators(tmp_path, 
     assert [load_discriminator(tmp_path / "m", n).num_layers for n in range(3)] == [5, 5, 5]
     scales = json.loads((tmp_path / "m" / MANIFEST).read_text())["scales"]
     assert all(s["rec_error"] < s["input_error"] for s in scales)
+    images = model.sample(2, seed=4)
+    assert images.shape == (2, *model.sizes[-1], 3)
+    again = singan_tf.fit(tiny_image, tmp_path / "again", cfg, seed=3, verbose=0,
+                          tensorboard=False)
+    np.testing.assert_array_equal(again.sample(2, seed=4), images)
