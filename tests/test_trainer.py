@@ -466,18 +466,20 @@ def test_coarse_scales_can_train_together_with_the_ones_below(tmp_path, tiny_ima
     assert all(s["rec_error"] < s["input_error"] for s in scales)
 
 
-def test_the_coarse_scales_can_have_deeper_networks(tmp_path, tiny_image):
-    """coarse_num_layers: the coarse scales from shallow_coarse_scales on have G and D of
-    that many convs; a scale whose depth differs from the one below starts from fresh
-    networks (it cannot inherit other shapes). Every scale reconstructs better than its
-    input, and a fit is deterministic under its seed."""
+@pytest.mark.parametrize("deep_critic, critic_depths", [(True, [5, 7, 5]), (False, [5, 5, 5])])
+def test_the_coarse_scales_can_have_deeper_networks(tmp_path, tiny_image, deep_critic,
+                                                    critic_depths):
+    """coarse_num_layers: the coarse scales from shallow_coarse_scales on have G of that
+    many convs, and D too unless coarse_deep_critic=false; a scale whose depth differs from
+    the one below starts from fresh networks (it cannot inherit other shapes). Every scale
+    reconstructs better than its input, and a fit is deterministic under its seed."""
     cfg = TINY.replace(iters_per_scale=60, coarse_scales=2, shallow_coarse_scales=1,
-                       coarse_num_layers=7)
+                       coarse_num_layers=7, coarse_deep_critic=deep_critic)
     model = singan_tf.fit(tiny_image, tmp_path / "m", cfg, seed=3, verbose=0,
                           tensorboard=False)
     assert [s.generator.num_layers for s in model.pyramid.scales] == [5, 7, 5]
     critics = [load_discriminator(tmp_path / "m", n) for n in range(3)]
-    assert [critic.num_layers for critic in critics] == [5, 7, 5]
+    assert [critic.num_layers for critic in critics] == critic_depths
     assert not cfg.inherits_weights(1) and not cfg.inherits_weights(2)
     scales = json.loads((tmp_path / "m" / MANIFEST).read_text())["scales"]
     assert all(s["rec_error"] < s["input_error"] for s in scales)
@@ -499,26 +501,8 @@ def test_deeper_coarse_networks_leave_the_layout_scales_shallow_and_need_room():
         TINY.replace(coarse_num_layers=2)
     with pytest.raises(SinGANError, match="non-negative integer"):
         TINY.replace(coarse_num_layers="7")
-
-
-def test_a_shallow_critic_can_sit_beside_the_deeper_coarse_generators(tmp_path, tiny_image):
-    """coarse_deep_critic=false: only G deepens, D keeps num_layers (so min_size need only
-    fit that critic); the fit still reconstructs every scale better than its input, and
-    is deterministic under its seed."""
-    cfg = TINY.replace(iters_per_scale=40, coarse_scales=2, shallow_coarse_scales=1,
-                       coarse_num_layers=7, coarse_deep_critic=False)
-    assert [cfg.critic_layers(n) for n in range(3)] == [5, 5, 5]
+    shallow_critic = TINY.replace(coarse_scales=4, coarse_num_layers=9, coarse_deep_critic=False)
+    assert [shallow_critic.critic_layers(n) for n in range(5)] == [5] * 5
     TINY.replace(min_size=17, coarse_scales=3, coarse_num_layers=9, coarse_deep_critic=False)
     with pytest.raises(SinGANError, match="true or false"):
         TINY.replace(coarse_deep_critic="false")
-    model = singan_tf.fit(tiny_image, tmp_path / "m", cfg, seed=3, verbose=0,
-                          tensorboard=False)
-    assert [s.generator.num_layers for s in model.pyramid.scales] == [5, 7, 5]
-    assert [load_discriminator(tmp_path / "m", n).num_layers for n in range(3)] == [5, 5, 5]
-    scales = json.loads((tmp_path / "m" / MANIFEST).read_text())["scales"]
-    assert all(s["rec_error"] < s["input_error"] for s in scales)
-    images = model.sample(2, seed=4)
-    assert images.shape == (2, *model.sizes[-1], 3)
-    again = singan_tf.fit(tiny_image, tmp_path / "again", cfg, seed=3, verbose=0,
-                          tensorboard=False)
-    np.testing.assert_array_equal(again.sample(2, seed=4), images)
