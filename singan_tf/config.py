@@ -96,14 +96,15 @@ class SinGANConfig:
         if self.num_layers < 3 or 0 < self.coarse_num_layers < 3:
             raise SinGANError("config: num_layers and coarse_num_layers must be at least 3 "
                               "(head, body, tail)")
-        widest = max(self.critic_layers(n) for n in range(max(self.coarse_scales, 1)))
-        if self.min_size < 2 * self.receptive_pad_of(widest) + 1:
-            raise SinGANError(f"config: min_size must be at least "
-                              f"{2 * self.receptive_pad_of(widest) + 1} "
+        widest_critic = max([self.num_layers] + [self.critic_layers(n)
+                                                 for n in range(self.coarse_scales)])
+        critic_field = 2 * self.receptive_pad_of(widest_critic) + 1
+        if self.min_size < critic_field:
+            raise SinGANError(f"config: min_size must be at least {critic_field} "
                               "(the critic's receptive field)")
-        if 0 < self.crop_size < 2 * self.receptive_pad + 1:
+        if 0 < self.crop_size < critic_field:  # a deep coarse scale may train on windows too
             raise SinGANError(f"config: crop_size must be 0 (off) or at least "
-                              f"{2 * self.receptive_pad + 1} (the critic's receptive field)")
+                              f"{critic_field} (the critic's receptive field)")
         if 0 < self.random_path_bank < self.critic_steps:
             raise SinGANError("config: random_path_bank must be 0 (off) or at least critic_steps")
         if self.redraw_coarsest_z_opt and self.real_coarsest_z_opt:
@@ -124,13 +125,8 @@ class SinGANConfig:
             if getattr(self, name) < 0:
                 raise SinGANError(f"config: {name} must be non-negative")
 
-    @property
-    def receptive_pad(self) -> int:
-        """Pixels lost per side by the valid convs (5 for five 3x3 convs)."""
-        return self.receptive_pad_of(self.num_layers)
-
     def receptive_pad_of(self, layers: int) -> int:
-        """Pixels lost per side by `layers` valid convs."""
+        """Pixels lost per side by `layers` valid convs (5 for five 3x3 convs)."""
         return layers * (self.kernel_size // 2)
 
     def channels(self, scale: int) -> int:

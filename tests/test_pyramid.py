@@ -73,7 +73,7 @@ def test_paper_preset_is_the_reference():
     assert (PAPER.lr_g, PAPER.lr_d, PAPER.beta_1) == (5e-4, 5e-4, 0.5)
     assert (PAPER.alpha, PAPER.gp_weight, PAPER.noise_amp_init) == (10.0, 0.1, 0.1)
     assert [PAPER.channels(n) for n in range(14)] == [32] * 4 + [64] * 4 + [128] * 6
-    assert PAPER.receptive_pad == 5
+    assert PAPER.receptive_pad_of(PAPER.num_layers) == 5
     assert PAPER.crop_size == 0 and PAPER.random_path_bank == 0  # no approximations
     assert preset("fast") is FAST
 

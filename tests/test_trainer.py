@@ -497,6 +497,10 @@ def test_deeper_coarse_networks_leave_the_layout_scales_shallow_and_need_room():
     with pytest.raises(SinGANError, match="min_size must be at least 19"):
         TINY.replace(min_size=17, coarse_scales=3, coarse_num_layers=9)
     TINY.replace(min_size=17, coarse_scales=2, coarse_num_layers=9)  # no deep scale
+    with pytest.raises(SinGANError, match="crop_size must be 0 .off. or at least 15"):
+        TINY.replace(coarse_scales=3, shallow_coarse_scales=1, coarse_num_layers=7, crop_size=12)
+    with pytest.raises(SinGANError, match="min_size must be at least 11"):
+        TINY.replace(min_size=9, coarse_scales=4, shallow_coarse_scales=0, coarse_num_layers=3)
     with pytest.raises(SinGANError, match="at least 3"):
         TINY.replace(coarse_num_layers=2)
     with pytest.raises(SinGANError, match="non-negative integer"):
