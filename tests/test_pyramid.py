@@ -78,12 +78,16 @@ def test_paper_preset_is_the_reference():
     assert preset("fast") is FAST
 
 
-def test_quality_is_fast_with_the_papers_length_at_the_coarse_scales_and_a_joint_critic():
+def test_quality_is_fast_with_the_papers_length_and_a_deep_generator_at_the_coarse_scales_and_a_joint_critic():
     quality = preset("quality")
     assert quality.differences(FAST) == {
         "coarse_iters_per_scale": 2000, "discriminator_joint_batchnorm": True,
-        "alpha": 50.0, "coarse_alpha": 10.0, "whole_image_scales": 6}
+        "alpha": 50.0, "coarse_alpha": 10.0, "whole_image_scales": 6,
+        "coarse_num_layers": 9, "coarse_deep_critic": False}
     assert [quality.iterations(n) for n in range(6)] == [2000] * 4 + [300] * 2
+    assert [quality.layers(n) for n in range(6)] == [5, 5, 9, 9, 5, 5]
+    assert [quality.critic_layers(n) for n in range(6)] == [5] * 6
+    assert [quality.inherits_weights(n) for n in range(1, 7)] == [True, False, True, False, True, True]
     assert [quality.reconstruction_weight(n) for n in (3, 4)] == [10.0, 50.0]
     assert [quality.joint_critic_batch(n) for n in (3, 4)] == [False, True]
     assert [quality.training_size((100, 130), n) for n in (5, 6)] == [(100, 130), (64, 64)]
