@@ -194,7 +194,8 @@ def main():
     if args.xla is not None:
         cfg = cfg.replace(jit_compile=args.xla)
     array, _ = load_image(args.image)
-    spec = pyramid_spec(*array.shape[:2], cfg.min_size, cfg.max_size, cfg.scale_factor)
+    spec = pyramid_spec(*array.shape[:2], cfg.min_size, cfg.max_size, cfg.scale_factor,
+                        cfg.count_scales_on_fitted)
     scales = range(spec.num_scales) if not args.scales else [int(s) for s in args.scales.split(",")]
     peak = matmul_gflops()
     overrides = "".join(f" {item}" for item in args.set)

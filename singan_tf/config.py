@@ -19,6 +19,9 @@ class SinGANConfig:
     max_size: int = 250          # long side of the finest scale
     min_size: int = 25           # short side of the coarsest scale (about)
     scale_factor: float = 0.75   # initial factor; recomputed exactly from the sizes
+    count_scales_on_fitted: bool = False  # scale count: the nearest whole number of
+                                          # scale_factor steps on the image as fitted
+                                          # (false: the official count; pyramid.py)
     # Networks
     base_channels: int = 32      # nfc at scale 0
     max_channels: int = 128      # widths double every `channels_double_every` scales up to this
@@ -113,8 +116,8 @@ class SinGANConfig:
         if self.joint_gradient_penalty and not self.discriminator_joint_batchnorm:
             raise SinGANError("config: joint_gradient_penalty needs "
                               "discriminator_joint_batchnorm=true (it is that critic's penalty)")
-        for name in ["jit_compile", "redraw_coarsest_z_opt", "real_coarsest_z_opt",
-                     "generator_batchnorm", "coarse_deep_critic",
+        for name in ["jit_compile", "count_scales_on_fitted", "redraw_coarsest_z_opt",
+                     "real_coarsest_z_opt", "generator_batchnorm", "coarse_deep_critic",
                      "discriminator_batchnorm", "discriminator_joint_batchnorm",
                      "joint_gradient_penalty", "renormalize_windows"]:
             if not isinstance(getattr(self, name), bool):
@@ -250,7 +253,7 @@ class SinGANConfig:
             raise SinGANError(f"super-resolution factor must be > 1, got {factor}")
         steps = sr_steps(factor)
         return self.replace(alpha=100.0, coarse_alpha=0.0, min_size=18,
-                            scale_factor=factor ** (-1 / steps),
+                            scale_factor=factor ** (-1 / steps), count_scales_on_fitted=False,
                             random_path_bank=0, redraw_coarsest_z_opt=False,
                             real_coarsest_z_opt=False)
 

@@ -35,20 +35,27 @@ def fit_to_max_size(height: int, width: int, max_size: int) -> tuple[int, int]:
 
 
 def pyramid_spec(height: int, width: int, min_size: int, max_size: int,
-                 scale_factor: float = 0.75) -> PyramidSpec:
+                 scale_factor: float = 0.75, count_on_fitted: bool = False) -> PyramidSpec:
     """The official `adjust_scales2image` followed by `creat_reals_pyramid`'s sizes.
 
     The scale count is decided on the ORIGINAL size, then the factor is recomputed on the
-    image shrunk to max_size so that the coarsest short side is about min_size.
+    image shrunk to max_size so that the coarsest short side is about min_size. With
+    `count_on_fitted` the count is the nearest whole number of `scale_factor` steps from
+    the shrunk image's short side down to min_size instead: the official count rounds up
+    twice, on two sizes, so that a 168x251 image gets 8 scales (factor 0.76) and a 168x250
+    one 9 (0.79).
     """
     if min(height, width) < min_size:
         raise ImageError(f"image is {height}x{width}, smaller than min_size={min_size} on its "
                          "short side; use a larger image or a smaller --min-size")
-    num_scales = math.ceil(math.log(min_size / min(height, width), scale_factor)) + 1
-    scale_to_stop = math.ceil(math.log(min(max_size, max(height, width)) / max(height, width),
-                                       scale_factor))
-    stop_scale = num_scales - scale_to_stop
     fitted_h, fitted_w = fit_to_max_size(height, width, max_size)
+    if count_on_fitted:
+        stop_scale = max(1, round(math.log(min_size / min(fitted_h, fitted_w), scale_factor)))
+    else:
+        num_scales = math.ceil(math.log(min_size / min(height, width), scale_factor)) + 1
+        scale_to_stop = math.ceil(math.log(min(max_size, max(height, width))
+                                           / max(height, width), scale_factor))
+        stop_scale = num_scales - scale_to_stop
     if stop_scale < 1 or min(fitted_h, fitted_w) < min_size:
         raise ImageError(f"image is {height}x{width}: after shrinking to max_size={max_size} "
                          f"its short side is below min_size={min_size}; raise --max-size or "

@@ -128,7 +128,8 @@ class PyramidTrainer:
             self._log(f"note: {note}")
         h, w = array.shape[:2]
         spec = pyramid_spec(h, w, self.config.min_size, self.config.max_size,
-                            self.config.scale_factor)
+                            self.config.scale_factor,
+                            self.config.count_scales_on_fitted)
         if spec.finest != (h, w):
             self._log(f"note: image is {h}x{w}; shrunk to {spec.finest[0]}x{spec.finest[1]} "
                       f"(max_size={self.config.max_size})")

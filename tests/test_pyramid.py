@@ -36,6 +36,19 @@ def test_large_image_shrinks_to_max_size_and_keeps_official_count():
     assert spec.num_scales == 10  # 14 scales on the original size, 5 dropped by max_size, +1
 
 
+def test_scales_counted_on_the_fitted_image():
+    # The official count rounds up on two sizes: one pixel over max_size costs a scale.
+    assert [pyramid_spec(h, 168, 25, 250).num_scales for h in (250, 251)] == [9, 8]
+    fitted = [pyramid_spec(h, 168, 25, 250, 0.8, count_on_fitted=True) for h in (250, 251)]
+    assert fitted[0] == fitted[1] and fitted[0].num_scales == 10
+    assert fitted[0].factor == pytest.approx((25 / 168) ** (1 / 9))
+    assert fitted[0].sizes[0] == (38, 25) and fitted[0].finest == (250, 168)
+    # 188x250: 9.04 steps of 0.8 round to the official 9
+    assert pyramid_spec(188, 250, 25, 250, 0.8, count_on_fitted=True) == \
+        pyramid_spec(188, 250, 25, 250)
+    assert pyramid_spec(25, 40, 25, 250, 0.8, count_on_fitted=True).num_scales == 2
+
+
 def test_too_small_image_is_refused():
     with pytest.raises(ImageError, match="smaller than min_size"):
         pyramid_spec(20, 60, 25, 250)
@@ -133,6 +146,9 @@ def test_super_resolution_settings():
     # the official SR training's fixed noise at scale 0, whatever the fit's choice was
     consingan = FAST.replace(redraw_coarsest_z_opt=False, real_coarsest_z_opt=True)
     assert not consingan.for_super_resolution(4.0).real_coarsest_z_opt
+    # and the official scale count that its factor was chosen for
+    assert not FAST.replace(count_scales_on_fitted=True).for_super_resolution(4.0) \
+        .count_scales_on_fitted
 
 
 def test_coarse_scales_can_train_longer():
