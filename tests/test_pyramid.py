@@ -96,7 +96,8 @@ def test_quality_is_fast_with_the_papers_length_and_a_deep_generator_at_the_coar
     assert quality.differences(FAST) == {
         "coarse_iters_per_scale": 2000, "discriminator_joint_batchnorm": True,
         "alpha": 50.0, "coarse_alpha": 10.0, "whole_image_scales": 6,
-        "coarse_num_layers": 9, "coarse_deep_critic": False}
+        "coarse_num_layers": 9, "coarse_deep_critic": False,
+        "scale_factor": 0.8, "count_scales_on_fitted": True}
     assert [quality.iterations(n) for n in range(6)] == [2000] * 4 + [300] * 2
     assert [quality.layers(n) for n in range(6)] == [5, 5, 9, 9, 5, 5]
     assert [quality.critic_layers(n) for n in range(6)] == [5] * 6
