@@ -31,7 +31,7 @@ import singan_tf
 from singan_tf import machine
 from singan_tf.images import load_image
 from singan_tf.model_dir import read_manifest
-from singan_tf.pyramid import pyramid_spec
+from singan_tf.pyramid import spec_for
 from singan_tf.scale_training import build_scale, compile_scale, random_path_dataset
 
 
@@ -194,8 +194,7 @@ def main():
     if args.xla is not None:
         cfg = cfg.replace(jit_compile=args.xla)
     array, _ = load_image(args.image)
-    spec = pyramid_spec(*array.shape[:2], cfg.min_size, cfg.max_size, cfg.scale_factor,
-                        cfg.count_scales_on_fitted)
+    spec = spec_for(cfg, *array.shape[:2])
     scales = range(spec.num_scales) if not args.scales else [int(s) for s in args.scales.split(",")]
     peak = matmul_gflops()
     overrides = "".join(f" {item}" for item in args.set)

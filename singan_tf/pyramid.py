@@ -68,6 +68,13 @@ def pyramid_spec(height: int, width: int, min_size: int, max_size: int,
     return PyramidSpec(tuple(sizes), factor)
 
 
+def spec_for(config, height: int, width: int) -> PyramidSpec:
+    """The pyramid that `config` (a SinGANConfig) gives an image of this size: the one
+    place that reads the config's pyramid options."""
+    return pyramid_spec(height, width, config.min_size, config.max_size, config.scale_factor,
+                        config.count_scales_on_fitted)
+
+
 def resize(images: tf.Tensor, size) -> tf.Tensor:
     """Bicubic (Keys a=-0.5) with antialiasing when shrinking; images stay in [-1, 1].
 

@@ -22,7 +22,7 @@ from .errors import ImageError, ModelDirError, ScaleDivergedError, SinGANError
 from .health import COLOUR_DRIFT_WARNING, ScaleHealth, colour_drift, colour_turned, psnr
 from .images import contact_sheet, load_image, save_png, to_uint8
 from .progress import ScaleProgress, StopOnNonFinite, format_seconds
-from .pyramid import pyramid_spec, real_pyramid, resize
+from .pyramid import real_pyramid, resize, spec_for
 from .scale_training import steps_per_execution, train_scale
 from .singan import SinGAN, load
 from .trained_pyramid import Pyramid, TrainedScale
@@ -127,9 +127,7 @@ class PyramidTrainer:
         for note in notes:
             self._log(f"note: {note}")
         h, w = array.shape[:2]
-        spec = pyramid_spec(h, w, self.config.min_size, self.config.max_size,
-                            self.config.scale_factor,
-                            self.config.count_scales_on_fitted)
+        spec = spec_for(self.config, h, w)
         if spec.finest != (h, w):
             self._log(f"note: image is {h}x{w}; shrunk to {spec.finest[0]}x{spec.finest[1]} "
                       f"(max_size={self.config.max_size})")
