@@ -327,7 +327,8 @@ FAST = PAPER.replace(max_channels=32, iters_per_scale=300, coarse_scales=4,
 # Its pyramid steps by about 0.8 on every image, as the official count gives 188x250
 # (10 scales); that count gives 168x251 only 8 at 0.76, and there 10 scales lowered SWD
 # in 4 of 4 fits (2 images x 2 seeds), centred SWD in 3 and NIQE in 3, with 17% less
-# diversity (docs/performance.md, "`quality`'s scale count").
+# diversity (docs/performance.md, "`quality`'s scale count"); on 9-scale images a tenth
+# scale was no clear gain either way (same file, "... on the 9-scale images").
 QUALITY = FAST.replace(coarse_iters_per_scale=2000, discriminator_joint_batchnorm=True,
                        alpha=50.0, coarse_alpha=10.0, whole_image_scales=6,
                        coarse_num_layers=9, coarse_deep_critic=False,
