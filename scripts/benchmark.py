@@ -31,7 +31,6 @@ import singan_tf
 from singan_tf import machine
 from singan_tf.images import load_image
 from singan_tf.model_dir import read_manifest
-from singan_tf.pyramid import spec_for
 from singan_tf.scale_training import build_scale, compile_scale, random_path_dataset
 
 
@@ -194,8 +193,12 @@ def main():
     if args.xla is not None:
         cfg = cfg.replace(jit_compile=args.xla)
     array, _ = load_image(args.image)
-    spec = spec_for(cfg, *array.shape[:2])
+    spec = cfg.pyramid_spec(*array.shape[:2])
     scales = range(spec.num_scales) if not args.scales else [int(s) for s in args.scales.split(",")]
+    if cfg.family != "singan":  # build_scale and the FLOP counts are SinGAN's
+        print(f"per-scale timing is SinGAN's; for {args.preset} only --fit and --model time "
+              "anything", flush=True)
+        scales = []
     peak = matmul_gflops()
     overrides = "".join(f" {item}" for item in args.set)
     onednn = {k: os.environ[k] for k in ONEDNN_SETTINGS if k in os.environ}
@@ -204,8 +207,9 @@ def main():
     print(f"{args.image}: {spec.num_scales} scales, preset {args.preset}{overrides}, "
           f"XLA {'on' if cfg.jit_compile else 'off'}, grappler {'on' if args.grappler else 'off'}; "
           f"fp32 matmul peak here: {peak:.0f} GFLOP/s", flush=True)
-    print(f"{'scale':>5} {'size':>9} {'window':>9} {'width':>5} {'compile s':>9} {'ms/it':>9} "
-          f"{'GFLOP/it':>9} {'GFLOP/s':>8} {'of peak':>7}", flush=True)
+    if scales:
+        print(f"{'scale':>5} {'size':>9} {'window':>9} {'width':>5} {'compile s':>9} "
+              f"{'ms/it':>9} {'GFLOP/it':>9} {'GFLOP/s':>8} {'of peak':>7}", flush=True)
     rows = []
     for n in scales:
         size, width = spec.sizes[n], cfg.channels(n)
@@ -225,7 +229,7 @@ def main():
               "cpu": machine.cpu_model(), "isa_flags": machine.isa_flags(),
               "onednn_settings": onednn, "matmul_gflops": peak,
               "scales": rows}
-    if not args.scales:
+    if not args.scales and rows:
         projected = sum(r["compile_s"] + r["ms_per_iter"] / 1000 * cfg.iterations(r["scale"])
                         for r in rows)
         result["projected_fit_s"] = projected

@@ -44,16 +44,20 @@ def config_options(command):
         click.option("--preset", type=click.Choice(sorted(configs.PRESETS)), default="fast",
                      show_default=True,
                      help="fast: CPU default. quality: about twice fast's time, a better "
-                          "layout and finer detail. paper: the published settings."),
+                          "layout and finer detail. paper: the published settings. "
+                          "consingan: ConSinGAN's growing generator (sampling only; "
+                          "about twice quality's time)."),
         click.option("--max-size", type=click.IntRange(min=1),
                      help="Long side of the finest scale."),
         click.option("--min-size", type=click.IntRange(min=1),
                      help="Short side of the coarsest scale."),
         click.option("--iters", type=click.IntRange(min=1),
-                     help="Training iterations of every scale (the coarse ones included)."),
+                     help="Training iterations of every scale or stage (the coarse and "
+                          "fine ones included)."),
         click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",
-                     help="Any other config option (singan_tf/config.py), e.g. --set "
-                          "max_channels=64; repeatable."),
+                     help="Any other config option (singan_tf/config.py; for consingan "
+                          "singan_tf/consingan/config.py), e.g. --set max_channels=64; "
+                          "repeatable."),
         click.option("--seed", type=SEED_RANGE, default=0, show_default=True),
     ]
     for option in reversed(options):
@@ -82,12 +86,15 @@ def main():
     """SinGAN: learn a generative model from one natural image, then sample from it."""
 
 
-def _config_overrides(settings, **options) -> dict:
+def _config_overrides(settings, preset: str, iters=None, **options) -> dict:
     """Config fields given on the command line: the named options that were set, then
-    --set OPTION=VALUE. --iters means every scale (the coarse ones included)."""
+    --set OPTION=VALUE. --iters means every scale or stage of the preset's family (the
+    coarse or fine ones included)."""
     overrides = {k: v for k, v in options.items() if v is not None}
-    if overrides.get("iters_per_scale") is not None:
-        overrides["coarse_iters_per_scale"] = 0
+    if iters is not None and configs.preset(preset).family == "consingan":
+        overrides.update(iters_per_stage=iters, fine_iters_per_stage=0)
+    elif iters is not None:
+        overrides.update(iters_per_scale=iters, coarse_iters_per_scale=0)
     overrides.update(configs.parse_overrides(settings))
     return overrides
 
@@ -120,13 +127,13 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
         task, sr_factor):
     """Train on IMAGE (default: a photo that ships with scikit-image) into MODEL_DIR."""
     from .images import default_image_path
-    from .trainer import PyramidTrainer
+    from .trainer import make_trainer
 
     if image is None and not resume:
         image = default_image_path()
         click.echo(f"note: no IMAGE given; using the built-in photo {image}")
-    overrides = _config_overrides(settings, max_size=max_size, min_size=min_size,
-                                  iters_per_scale=iters, jit_compile=xla, crop_size=crop_size,
+    overrides = _config_overrides(settings, preset, iters, max_size=max_size,
+                                  min_size=min_size, jit_compile=xla, crop_size=crop_size,
                                   random_path_bank=random_path_bank)
     context = click.get_current_context()
     given = [name for name in ("preset", "seed", "task", "sr_factor")
@@ -136,10 +143,10 @@ def fit(image, model_dir, preset, max_size, min_size, iters, seed, xla, crop_siz
                           "--preset/--seed/--task/--sr-factor/--max-size/--min-size/--iters/"
                           "--xla/--crop-size/--random-path-bank/--set")
     cfg = configs.preset(preset).replace(**overrides)
-    trainer = PyramidTrainer(model_dir, cfg, preset=preset, seed=seed,
-                             tensorboard=not no_tensorboard, task=task,
-                             sr_factor=sr_factor if task == "sr" else None,
-                             process_per_scale=process_per_scale)
+    trainer = make_trainer(model_dir, cfg, resume, preset=preset, seed=seed,
+                           tensorboard=not no_tensorboard, task=task,
+                           sr_factor=sr_factor if task == "sr" else None,
+                           process_per_scale=process_per_scale)
     try:
         trainer.fit(image, resume=resume, overwrite=overwrite)
     except KeyboardInterrupt:
@@ -168,7 +175,7 @@ def fit_many_command(images, models_dir, preset, max_size, min_size, iters, sett
     from .fit_many import fit_many
 
     config = configs.preset(preset).replace(**_config_overrides(
-        settings, max_size=max_size, min_size=min_size, iters_per_scale=iters))
+        settings, preset, iters, max_size=max_size, min_size=min_size))
     results = fit_many(images, models_dir, config, preset=preset, seed=seed, address=address,
                        cpus_per_fit=cpus_per_fit, gpus_per_fit=gpus_per_fit,
                        max_retries=max_retries, export_base=export_base, report=click.echo)
@@ -550,9 +557,10 @@ def info(model_dir, as_json):
     click.echo(f"model:      {model_dir} ({state})")
     click.echo(f"task:       {manifest['task']}")
     click.echo(f"preset:     {manifest['preset']} (seed {manifest['seed']})")
-    base = manifest["preset"] if manifest["preset"] in configs.PRESETS else "paper"
-    changed = configs.SinGANConfig.from_dict(manifest["config"]).differences(
-        configs.preset(base))
+    config = configs.config_from_manifest(manifest)
+    family_default = "consingan" if config.family == "consingan" else "paper"
+    base = manifest["preset"] if manifest["preset"] in configs.PRESETS else family_default
+    changed = config.differences(configs.preset(base))
     if changed:
         settings = ", ".join(f"{name}={json.dumps(value)}" for name, value in changed.items())
         click.echo(f"settings:   {settings} (beyond {base})")

@@ -5,16 +5,18 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
 
+from .config_fields import ConfigFields
+from .consingan.config import CONSINGAN, ConSinGANConfig
 from .errors import SinGANError
+from .pyramid import PyramidSpec, pyramid_spec
 
 
 @dataclass(frozen=True)
-class SinGANConfig:
+class SinGANConfig(ConfigFields):
     # Pyramid
     max_size: int = 250          # long side of the finest scale
     min_size: int = 25           # short side of the coarsest scale (about)
@@ -127,6 +129,12 @@ class SinGANConfig:
                      "coarse_noise_amp_init", "joint_lr_scale"]:
             if getattr(self, name) < 0:
                 raise SinGANError(f"config: {name} must be non-negative")
+
+    def pyramid_spec(self, height: int, width: int) -> PyramidSpec:
+        """The pyramid this config gives an image of this size: the one place that reads
+        the pyramid options."""
+        return pyramid_spec(height, width, self.min_size, self.max_size, self.scale_factor,
+                            self.count_scales_on_fitted)
 
     def receptive_pad_of(self, layers: int) -> int:
         """Pixels lost per side by `layers` valid convs (5 for five 3x3 convs)."""
@@ -257,27 +265,6 @@ class SinGANConfig:
                             random_path_bank=0, redraw_coarsest_z_opt=False,
                             real_coarsest_z_opt=False)
 
-    def replace(self, **changes) -> "SinGANConfig":
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise SinGANError(f"config: unknown option(s) {sorted(unknown)}")
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def differences(self, base: "SinGANConfig") -> dict:
-        """The options whose values differ from `base`'s (what a fit set beyond its preset)."""
-        return {name: value for name, value in self.to_dict().items()
-                if value != getattr(base, name)}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "SinGANConfig":
-        """Options missing from `values` (saved before they existed) take their defaults;
-        unknown ones are refused, since a fit resumed without them would silently train a
-        different model than the one that wrote them."""
-        return cls().replace(**values)
-
 
 def parse_overrides(items) -> dict:
     """["crop_size=64", "lr_g=1e-4"] -> {"crop_size": 64, "lr_g": 0.0001} (values as JSON);
@@ -334,10 +321,22 @@ QUALITY = FAST.replace(coarse_iters_per_scale=2000, discriminator_joint_batchnor
                        coarse_num_layers=9, coarse_deep_critic=False,
                        scale_factor=0.8, count_scales_on_fitted=True)
 
-PRESETS = {"paper": PAPER, "fast": FAST, "quality": QUALITY}
+# ConSinGAN's recipe, a second model family (consingan/): one growing generator whose
+# stages pass features, the last three trained together (docs/performance.md).
+PRESETS = {"paper": PAPER, "fast": FAST, "quality": QUALITY, "consingan": CONSINGAN}
+FAMILIES = {"singan": SinGANConfig, "consingan": ConSinGANConfig}
 
 
-def preset(name: str) -> SinGANConfig:
+def config_from_manifest(manifest: dict) -> SinGANConfig | ConSinGANConfig:
+    """The config a model directory was trained with, of its manifest's model family
+    (models written before there were families are SinGAN's)."""
+    family = manifest.get("family", "singan")
+    if family not in FAMILIES:
+        raise SinGANError(f"unknown model family {family!r}; choose from {', '.join(FAMILIES)}")
+    return FAMILIES[family].from_dict(manifest["config"])
+
+
+def preset(name: str) -> SinGANConfig | ConSinGANConfig:
     try:
         return PRESETS[name]
     except KeyError:

@@ -57,8 +57,9 @@ class ServedFacts:
                    None if factor is None else float(factor.numpy()))
 
 
-class SinGANServable(tf.Module):
-    """What goes into the SavedModel: the model's Pyramid and the task graphs around it."""
+class SampleServable(tf.Module):
+    """What goes into the SavedModel of a model that samples only (a ConSinGAN): its
+    generator and the `serving_default` signature, with the request checks."""
 
     def __init__(self, model, max_pixels: int = SERVING_MAX_PIXELS):
         super().__init__(name="singan")
@@ -66,19 +67,10 @@ class SinGANServable(tf.Module):
         self.sizes = [tuple(s) for s in model.sizes]
         self.num_scales = model.num_scales
         self.max_pixels = int(max_pixels)
-        self.sr_factor = model.manifest.get("sr_factor") if model.manifest.get("task") == "sr" \
-            else None
         # Servers read these (through ServedFacts) to size-check a request before running it.
         self.finest_size = tf.Variable(self.sizes[-1], trainable=False, name="finest_size")
         self.max_output_pixels = tf.Variable(self.max_pixels, trainable=False, dtype=tf.int64,
                                              name="max_output_pixels")
-        if self.sr_factor:  # only SR models get (and trace) the SR signatures
-            self.sr_factor_variable = tf.Variable(float(self.sr_factor), trainable=False,
-                                                  name="sr_factor")
-            self.super_resolve = tf.function(self._super_resolve, autograph=False,
-                                             input_signature=[IMAGE, SEED])
-            self.super_resolve_bytes = tf.function(self._super_resolve_bytes, autograph=False,
-                                                   input_signature=[IMAGE_BYTES, SEED])
 
     # ------------------------------------------------------------- checks
     # Each check returns its assert ops; the work runs under tf.control_dependencies on
@@ -109,6 +101,25 @@ class SinGANServable(tf.Module):
             checks = self._check_pixels(size[0], size[1], num_samples)
         with tf.control_dependencies(checks):
             return self.pyramid.sample(seed, num_samples, scale_h, scale_w, start_scale)
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.sample}
+
+
+class SinGANServable(SampleServable):
+    """What goes into a SinGAN's SavedModel: its Pyramid and the task graphs around it."""
+
+    def __init__(self, model, max_pixels: int = SERVING_MAX_PIXELS):
+        super().__init__(model, max_pixels)
+        self.sr_factor = model.manifest.get("sr_factor") if model.manifest.get("task") == "sr" \
+            else None
+        if self.sr_factor:  # only SR models get (and trace) the SR signatures
+            self.sr_factor_variable = tf.Variable(float(self.sr_factor), trainable=False,
+                                                  name="sr_factor")
+            self.super_resolve = tf.function(self._super_resolve, autograph=False,
+                                             input_signature=[IMAGE, SEED])
+            self.super_resolve_bytes = tf.function(self._super_resolve_bytes, autograph=False,
+                                                   input_signature=[IMAGE_BYTES, SEED])
 
     # ---------------------------------------------------------- injection
     def _prepare(self, image):
@@ -175,7 +186,7 @@ class SinGANServable(tf.Module):
         names = ["paint2image", "edit", "harmonize"]
         if self.sr_factor:
             names.append("super_resolve")
-        signatures = {"serving_default": self.sample}
+        signatures = super().signatures()
         for name in names:
             signatures[name] = getattr(self, name)
             signatures[f"{name}_bytes"] = getattr(self, f"{name}_bytes")
@@ -202,7 +213,9 @@ def export(model, base_path, name: str, version: int | None = None,
     target = model_base / str(version)
     if target.exists():
         raise SinGANError(f"{target} exists; pick another --version or omit it")
-    servable = SinGANServable(model, max_pixels)
+    # A ConSinGAN samples only (see SinGAN.require_pyramid).
+    servable = (SinGANServable if model.family == "singan" else SampleServable)(model,
+                                                                                max_pixels)
     # Renamed into place: a server polling BASE/NAME never sees half a model.
     with atomic_directory(target) as tmp:
         tf.saved_model.save(servable, str(tmp), signatures=servable.signatures())

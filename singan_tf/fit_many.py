@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import model_dir as fmt
 from .atomic import write_text
-from .config import FAST, SinGANConfig
+from .config import FAST, SinGANConfig, config_from_manifest
 from .errors import ModelDirError, SinGANError
 from .images import image_files
 
@@ -93,11 +93,12 @@ def _output_to(path: Path):
                 os.close(fd)
 
 
-def fit_one(image: str, model_dir: str, config: dict, preset: str, seed: int) -> dict:
+def fit_one(image: str, model_dir: str, config: dict, preset: str, seed: int,
+            family: str = "singan") -> dict:
     """One image's fit, run in a Ray worker: starts or resumes MODEL_DIR, logs to fit.log.
     A user error (not an image, too small, ...) is returned as a failed result; anything
     else (a killed process, out of memory) propagates, so Ray retries the task."""
-    from .trainer import PyramidTrainer
+    from .trainer import make_trainer
 
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -105,9 +106,9 @@ def fit_one(image: str, model_dir: str, config: dict, preset: str, seed: int) ->
     resume = _finished_scales(model_dir) is not None
     with _output_to(model_dir / fmt.LOG):
         try:
-            trainer = PyramidTrainer(model_dir, SinGANConfig.from_dict(config), preset=preset,
-                                     seed=seed, tensorboard=False, process_per_scale=True,
-                                     verbose=1)
+            cfg = config_from_manifest({"family": family, "config": config})
+            trainer = make_trainer(model_dir, cfg, resume, preset=preset, seed=seed,
+                                   tensorboard=False, process_per_scale=True, verbose=1)
             trainer.fit(None if resume else image, resume=resume)
             error = None
         except SinGANError as err:
@@ -162,8 +163,9 @@ def fit_many(images, models_dir, config: SinGANConfig = FAST, preset: str = "fas
             results[name] = asdict(FitResult(str(image), str(model_dir), "skipped",
                                              finished[0], 0.0))
             continue
-        pending[task.remote(str(image), str(model_dir), config.to_dict(), preset, seed)] = \
-            (name, image, model_dir)
+        fit = task.remote(str(image), str(model_dir), config.to_dict(), preset, seed,
+                          config.family)
+        pending[fit] = (name, image, model_dir)
     start, total = time.perf_counter(), len(images)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)

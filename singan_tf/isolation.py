@@ -20,11 +20,12 @@ import sys
 from .errors import SinGANError
 
 
-def train_next_scale_in_child(options: dict) -> None:
-    """Resume the fit in `options["model_dir"]` for one scale, in a spawned process."""
+def train_next_scale_in_child(trainer_class, options: dict) -> None:
+    """Resume the fit in `options["model_dir"]` for one scale, in a spawned process, by
+    `trainer_class(**options)` (PyramidTrainer or a subclass)."""
     context = multiprocessing.get_context("spawn")  # a clean interpreter, not a fork
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_train_one_scale, args=(options, sender, os.getpid()),
+    child = context.Process(target=_train_one_scale, args=(trainer_class, options, sender, os.getpid()),
                             daemon=True)
     child.start()
     sender.close()
@@ -51,12 +52,10 @@ def train_next_scale_in_child(options: dict) -> None:
                           f"{options['model_dir']}: continue with resume")
 
 
-def _train_one_scale(options, sender, parent_pid):
+def _train_one_scale(trainer_class, options, sender, parent_pid):
     _exit_with_parent(parent_pid)
-    from .trainer import PyramidTrainer
-
     try:
-        trainer = PyramidTrainer(**options)
+        trainer = trainer_class(**options)
         trainer.announce = False
         trainer.owns_lock = False
         trainer.fit(resume=True, max_new_scales=1)

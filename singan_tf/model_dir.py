@@ -35,7 +35,7 @@ import numpy as np
 
 from . import atomic
 from . import models  # noqa: F401  (registers the Keras classes for loading)
-from .config import SinGANConfig
+from .config import config_from_manifest
 from .errors import ModelDirError, SinGANError
 from .trained_pyramid import TrainedScale
 
@@ -68,7 +68,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
     atomic.write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def new_manifest(config: SinGANConfig, preset: str, seed: int, source: str,
+def new_manifest(config, preset: str, seed: int, source: str,
                  source_size, sizes, factor: float, task: str = "generation", **extra) -> dict:
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "task": task,
             "preset": preset, "seed": seed, "config": config.to_dict(),
@@ -225,7 +225,7 @@ def _manifest_problem(manifest: dict) -> str | None:
     if not isinstance(manifest["config"], dict):
         return "config must be an object"
     try:
-        SinGANConfig.from_dict(manifest["config"])
+        config_from_manifest(manifest)
     except (SinGANError, TypeError) as err:
         return f"bad config: {err}"
     return None
@@ -323,6 +323,16 @@ def load_trained_scales(model_dir, manifest: dict) -> list[TrainedScale]:
         scales.append(TrainedScale(files.generator, float(record["noise_amp"]), files.z_opt,
                                    tuple(manifest["sizes"][n])))
     return scales
+
+
+def load_growing_generator(model_dir, manifest: dict, critic: bool = False):
+    """A ConSinGAN's (generator, critic or None, z_opts): the generator and critic of its
+    last finished stage (each stage retrains the bodies below it, so earlier stages' files
+    hold stale copies) and every finished stage's reconstruction noise."""
+    done = len(manifest["scales"])
+    last = load_scale(model_dir, done - 1, discriminator=critic)
+    z_opts = [_read(model_dir, k, "z_opt.npy", np.load) for k in range(done - 1)]
+    return last.generator, last.discriminator, z_opts + [last.z_opt]
 
 
 def damaged_files(model_dir, manifest: dict) -> list[str]:

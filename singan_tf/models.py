@@ -29,23 +29,27 @@ class _ConvStack(keras.Model):
 
     batch_norm=False leaves the BatchNorm out and initializes the blocks' convs He-normal:
     the paper's N(0, 0.02) shrinks the signal about 3x per block when no BatchNorm
-    rescales it (docs/performance.md).
+    rescales it (docs/performance.md). paper_init=True keeps N(0, 0.02) anyway
+    (ConSinGAN's critic, which has no BatchNorm and is initialized so).
     """
 
     normalization = keras.layers.BatchNormalization
 
     def __init__(self, channels=32, out_channels=3, num_layers=5, kernel_size=3,
-                 leaky_slope=0.2, bn_momentum=0.9, batch_norm=True, **kwargs):
+                 leaky_slope=0.2, bn_momentum=0.9, batch_norm=True, paper_init=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.channels, self.out_channels = channels, out_channels
         self.num_layers, self.kernel_size = num_layers, kernel_size
         self.leaky_slope, self.bn_momentum = leaky_slope, bn_momentum
         self.batch_norm = bool(batch_norm)
+        self.paper_init = bool(paper_init)
         self.blocks = []
         for i in range(num_layers - 1):
             name = "head" if i == 0 else f"body{i}"
             self.blocks.append(_conv(channels, kernel_size, f"{name}_conv",
-                                     None if self.batch_norm else "he_normal"))
+                                     None if self.batch_norm or self.paper_init
+                                     else "he_normal"))
             if self.batch_norm:
                 # PyTorch momentum 0.1 is Keras momentum 0.9; eps matches PyTorch's 1e-5.
                 self.blocks.append(self.normalization(
@@ -72,7 +76,7 @@ class _ConvStack(keras.Model):
         return {**super().get_config(), "channels": self.channels,
                 "num_layers": self.num_layers, "kernel_size": self.kernel_size,
                 "leaky_slope": self.leaky_slope, "bn_momentum": self.bn_momentum,
-                "batch_norm": self.batch_norm}
+                "batch_norm": self.batch_norm, "paper_init": self.paper_init}
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
@@ -174,8 +178,28 @@ def gradient_penalty(critic, real, fake, weight):
     return ops.mean(ops.square(norms - 1.0))
 
 
+class LossTrackers:
+    """The losses a GAN of one scale or stage reports (what the progress bar, TensorBoard
+    and the manifest's final_losses show), as keras.metrics.Mean trackers."""
+
+    def _track_losses(self) -> None:
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.rec_loss_tracker = keras.metrics.Mean(name="rec_loss")
+        self.gp_tracker = keras.metrics.Mean(name="gp")
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.rec_loss_tracker, self.gp_tracker]
+
+    def _record_losses(self, d_loss, g_loss, rec_loss, gp) -> dict:
+        for tracker, value in zip(self.metrics, (d_loss, g_loss, rec_loss, gp)):
+            tracker.update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+
 @keras.saving.register_keras_serializable(PACKAGE)
-class SinGANScale(keras.Model):
+class SinGANScale(LossTrackers, keras.Model):
     """The GAN of one pyramid scale.
 
     `fit` takes a dataset of `(real, prevs)`: `real` is this scale's training image
@@ -243,10 +267,7 @@ class SinGANScale(keras.Model):
         self.rec_prev = self.add_weight(name="rec_prev", shape=(1, *self.input_size, 3),
                                         initializer="zeros", trainable=False)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.rec_loss_tracker = keras.metrics.Mean(name="rec_loss")
-        self.gp_tracker = keras.metrics.Mean(name="gp")
+        self._track_losses()
         self.build()
 
     @property
@@ -263,10 +284,6 @@ class SinGANScale(keras.Model):
         self.generator([zeros, zeros])
         self.discriminator(zeros)
         self.built = True
-
-    @property
-    def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.rec_loss_tracker, self.gp_tracker]
 
     def compile(self, d_optimizer, g_optimizer, lower_g_optimizers=(), **kwargs):
         """The two optimizers, and one per lower generator when there are any."""
@@ -395,11 +412,7 @@ class SinGANScale(keras.Model):
         _, g_loss, rec_loss = tf.while_loop(lambda step, *_: step < self.generator_steps,
                                             generator_step, (0, zero, zero),
                                             parallel_iterations=1)
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.rec_loss_tracker.update_state(rec_loss)
-        self.gp_tracker.update_state(gp)
-        return {m.name: m.result() for m in self.metrics}
+        return self._record_losses(d_loss, g_loss, rec_loss, gp)
 
     def critic_loss(self, real, fake):
         """WGAN-GP critic loss (d_loss, gp); D is to score real above fake."""

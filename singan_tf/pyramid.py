@@ -68,11 +68,26 @@ def pyramid_spec(height: int, width: int, min_size: int, max_size: int,
     return PyramidSpec(tuple(sizes), factor)
 
 
-def spec_for(config, height: int, width: int) -> PyramidSpec:
-    """The pyramid that `config` (a SinGANConfig) gives an image of this size: the one
-    place that reads the config's pyramid options."""
-    return pyramid_spec(height, width, config.min_size, config.max_size, config.scale_factor,
-                        config.count_scales_on_fitted)
+def consingan_spec(height: int, width: int, min_size: int, max_size: int,
+                   stages: int) -> PyramidSpec:
+    """ConSinGAN's stage sizes: `stages` sizes from a coarsest short side of about
+    min_size to the image shrunk to max_size, denser at the fine end than a geometric
+    series (its paper: more stages at high resolution). Stage i < N-1 of N is the shrunk
+    image times factor**(1 + (N-2) * ln(N-1-i) / ln(N-1)), factor**(N-1) = min_size over
+    the shrunk short side."""
+    fitted_h, fitted_w = fit_to_max_size(height, width, max_size)
+    if min(fitted_h, fitted_w) < min_size:
+        raise ImageError(f"image is {height}x{width}: after shrinking to max_size={max_size} "
+                         f"its short side is below min_size={min_size}; use a larger image, "
+                         "raise --max-size or lower --min-size")
+    last = stages - 1
+    factor = math.pow(min_size / min(fitted_h, fitted_w), 1 / last)
+    sizes = []
+    for i in range(last):
+        exponent = 1 + (last - 1) * math.log(last - i) / math.log(last) if last > 1 else 1
+        scale = math.pow(factor, exponent)
+        sizes.append((math.ceil(fitted_h * scale), math.ceil(fitted_w * scale)))
+    return PyramidSpec(tuple(sizes) + ((fitted_h, fitted_w),), factor)
 
 
 def resize(images: tf.Tensor, size) -> tf.Tensor:

@@ -59,11 +59,7 @@ def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None 
     iterations = iterations or cfg.iters_per_scale
 
     def adam(lr, steps_per_iteration):
-        lr *= lr_factor
-        decay_step = int(cfg.lr_decay_at * iterations) * steps_per_iteration
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
-        return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+        return scheduled_adam(cfg, lr * lr_factor, iterations, steps_per_iteration)
 
     lower = len(scale.lower_generators)
     scale.compile(d_optimizer=adam(cfg.lr_d, cfg.critic_steps),
@@ -72,6 +68,16 @@ def compile_scale(scale: SinGANScale, cfg: SinGANConfig, iterations: int | None 
                                            cfg.generator_steps) for i in range(lower)],
                   jit_compile=cfg.jit_compile,
                   steps_per_execution=steps_per_execution(cfg, iterations))
+
+
+def scheduled_adam(cfg, lr: float, iterations: int,
+                   steps_per_iteration: int) -> keras.optimizers.Adam:
+    """Adam at `lr`, cut to lr x cfg.lr_decay after cfg.lr_decay_at of the `iterations`
+    (the reference's schedule); the optimizer steps `steps_per_iteration` times each."""
+    decay_step = int(cfg.lr_decay_at * iterations) * steps_per_iteration
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+        [max(decay_step - 1, 0)], [lr, lr * cfg.lr_decay])
+    return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
 
 
 def random_path_dataset(real, frozen: Pyramid, critic_steps: int, seed: int,

@@ -8,9 +8,10 @@ import numpy as np
 import tensorflow as tf
 
 from . import model_dir as fmt
-from .config import SinGANConfig
+from .config import config_from_manifest
 from .errors import SinGANError
 from .limits import CLI_MAX_PIXELS, check_pixels
+from .consingan.trained import TrainedGrowingGenerator
 from .seeds import resolve_seed
 from .trained_pyramid import Pyramid, retargeted_size, to_uint8
 
@@ -24,7 +25,7 @@ class SinGAN:
     def __init__(self, manifest: dict, pyramid: Pyramid, reals, path=None):
         self.manifest = manifest
         self.path = Path(path) if path else None
-        self.config = SinGANConfig.from_dict(manifest["config"])
+        self.config = config_from_manifest(manifest)
         self.pyramid = pyramid
         self.reals = [np.asarray(r, np.float32) for r in reals]
 
@@ -41,6 +42,17 @@ class SinGAN:
     @property
     def num_scales(self) -> int:
         return self.pyramid.num_scales
+
+    @property
+    def family(self) -> str:
+        return self.manifest.get("family", "singan")
+
+    def require_pyramid(self, task: str) -> None:
+        """Injection and animation feed images or noise walks into single scales, which a
+        ConSinGAN (whose stages pass features) does not have."""
+        if self.family != "singan":
+            raise SinGANError(f"{task} needs a SinGAN model (preset paper, fast or quality); "
+                              f"this is a {self.family} model, which samples only")
 
     def sample(self, num: int = 1, scale_h: float = 1.0, scale_w: float = 1.0,
                start_scale: int = 0, seed: int | None = None) -> np.ndarray:
@@ -109,4 +121,10 @@ def load(path) -> SinGAN:
         raise SinGANError(f"{path} is incomplete: {done} of {total} scales trained; "
                           f"finish it with `singan-tf fit IMAGE -o {path} --resume`")
     reals = fmt.load_reals(path, total)
-    return SinGAN(manifest, Pyramid(fmt.load_trained_scales(path, manifest)), reals, path=path)
+    if manifest.get("family") == "consingan":
+        generator, _, z_opts = fmt.load_growing_generator(path, manifest)
+        pyramid = TrainedGrowingGenerator(generator, [s["noise_amp"] for s in manifest["scales"]],
+                                          z_opts, manifest["sizes"])
+    else:
+        pyramid = Pyramid(fmt.load_trained_scales(path, manifest))
+    return SinGAN(manifest, pyramid, reals, path=path)

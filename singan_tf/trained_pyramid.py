@@ -50,13 +50,29 @@ def retargeted_size(height, width, scale_h, scale_w):
     return tf.stack([scaled(height, scale_h), scaled(width, scale_w)])
 
 
-def _seed_pair(seed):
+def in_chunks(num_samples, draw):
+    """uint8 images of `draw(first, count)` (float samples first..first+count-1), drawn
+    SAMPLE_CHUNK at a time so that a request's memory is that of one chunk."""
+    chunks = (num_samples + SAMPLE_CHUNK - 1) // SAMPLE_CHUNK
+
+    def chunk(i, images):
+        first = i * SAMPLE_CHUNK
+        count = tf.minimum(SAMPLE_CHUNK, num_samples - first)
+        return i + 1, images.write(i, to_uint8(draw(first, count)))
+
+    images = tf.TensorArray(tf.uint8, size=chunks, infer_shape=False)
+    _, images = tf.while_loop(lambda i, _: i < chunks, chunk, [tf.constant(0), images],
+                              parallel_iterations=1)  # one chunk in memory at a time
+    return images.concat()
+
+
+def seed_pair(seed):
     """A scalar seed -> the [seed, 0] pair stateless random ops take (a pair stays)."""
     seed = tf.cast(seed, tf.int64)
     return tf.stack([seed, tf.zeros_like(seed)]) if seed.shape.rank == 0 else seed
 
 
-def _branch(pred, true_fn, false_fn):
+def branch(pred, true_fn, false_fn):
     """tf.cond for a tensor predicate; plain Python when it is known while tracing."""
     if isinstance(pred, bool):
         return true_fn() if pred else false_fn()
@@ -149,7 +165,7 @@ class Pyramid(tf.Module):
         noise.
         """
         stop_scale = self.num_scales if stop_scale is None else stop_scale
-        seed = _seed_pair(seed)
+        seed = seed_pair(seed)
         draw = noise or (lambda n, shape: self.noise(n, shape, seed))
         x = None
         for n in range(stop_scale):
@@ -163,9 +179,9 @@ class Pyramid(tf.Module):
             if n == 0:
                 prev = start_input()
             else:
-                prev = _branch(n <= start_scale, start_input,
+                prev = branch(n <= start_scale, start_input,
                                lambda x=x, size=size: resize(x, size))
-            x = _branch(n < start_scale, lambda prev=prev: prev,
+            x = branch(n < start_scale, lambda prev=prev: prev,
                         lambda n=n, prev=prev: self.step(n, draw(n, tf.shape(prev)), prev))
         return x
 
@@ -191,22 +207,14 @@ class Pyramid(tf.Module):
         images are those one run over the whole batch gives. The exported
         `serving_default` signature is exactly this."""
         sizes = self.target_sizes(scale_h, scale_w)
-        seed = _seed_pair(seed)
+        seed = seed_pair(seed)
         noises = [self.noise(n, tf.concat([[num_samples], sizes[n]], axis=0), seed)
                   for n in range(self.num_scales)]
-        chunks = (num_samples + SAMPLE_CHUNK - 1) // SAMPLE_CHUNK
 
-        def chunk(i, images):
-            first = i * SAMPLE_CHUNK
-            count = tf.minimum(SAMPLE_CHUNK, num_samples - first)
-            out = self.run(seed, count, sizes, start_scale,
-                           noise=lambda n, shape: noises[n][first:first + count])
-            return i + 1, images.write(i, to_uint8(out))
-
-        images = tf.TensorArray(tf.uint8, size=chunks, infer_shape=False)
-        _, images = tf.while_loop(lambda i, _: i < chunks, chunk, [tf.constant(0), images],
-                                  parallel_iterations=1)  # one chunk in memory at a time
-        return {"images": images.concat()}
+        def draw(first, count):
+            return self.run(seed, count, sizes, start_scale,
+                            noise=lambda n, shape: noises[n][first:first + count])
+        return {"images": in_chunks(num_samples, draw)}
 
     def inject(self, image, start_scale, seed, num_samples=1):
         """Scales start_scale.. run on `image` (float [1, H, W, 3], finest size), first

@@ -17,12 +17,12 @@ import numpy as np
 import tensorflow as tf
 
 from . import model_dir as fmt
-from .config import FAST, SinGANConfig
+from .config import FAST, SinGANConfig, config_from_manifest
 from .errors import ImageError, ModelDirError, ScaleDivergedError, SinGANError
 from .health import COLOUR_DRIFT_WARNING, ScaleHealth, colour_drift, colour_turned, psnr
 from .images import contact_sheet, load_image, save_png, to_uint8
 from .progress import ScaleProgress, StopOnNonFinite, format_seconds
-from .pyramid import real_pyramid, resize, spec_for
+from .pyramid import real_pyramid, resize
 from .scale_training import steps_per_execution, train_scale
 from .singan import SinGAN, load
 from .trained_pyramid import Pyramid, TrainedScale
@@ -46,6 +46,8 @@ class PyramidTrainer:
     stays that of one scale instead of growing with every scale. Needs no callbacks.
     """
 
+    level = "scale"  # what the model's levels are called in messages
+
     def __init__(self, model_dir, config: SinGANConfig = FAST, preset: str = "custom",
                  seed: int = 0, callbacks=(), verbose: int = 1, tensorboard: bool = True,
                  task: str = "generation", sr_factor: float | None = None,
@@ -64,6 +66,8 @@ class PyramidTrainer:
         if task not in ("generation", "sr"):
             raise SinGANError(f"unknown task {task!r}; choose generation or sr")
         if task == "sr":
+            if not isinstance(config, SinGANConfig):
+                raise SinGANError("task sr needs a SinGAN preset (paper, fast or quality)")
             if sr_factor is None:
                 raise SinGANError("task sr needs an sr_factor (e.g. 4)")
             config = config.for_super_resolution(sr_factor)
@@ -114,7 +118,7 @@ class PyramidTrainer:
 
         self._announce_plan(manifest)
         while len(manifest["scales"]) < manifest["num_scales"]:
-            train_next_scale_in_child(self.options)
+            train_next_scale_in_child(type(self), self.options)
             manifest = fmt.read_manifest(self.model_dir)
         return load(self.model_dir)
 
@@ -127,7 +131,7 @@ class PyramidTrainer:
         for note in notes:
             self._log(f"note: {note}")
         h, w = array.shape[:2]
-        spec = spec_for(self.config, h, w)
+        spec = self.config.pyramid_spec(h, w)
         if spec.finest != (h, w):
             self._log(f"note: image is {h}x{w}; shrunk to {spec.finest[0]}x{spec.finest[1]} "
                       f"(max_size={self.config.max_size})")
@@ -144,7 +148,8 @@ class PyramidTrainer:
         reals = [r[0].numpy() for r in real_pyramid(tf.constant(array), spec)]
         manifest = fmt.new_manifest(self.config, self.preset, self.seed, str(image),
                                     array.shape[:2], spec.sizes, spec.factor, task=self.task,
-                                    sr_factor=self.sr_factor, tensorboard=self.tensorboard)
+                                    sr_factor=self.sr_factor, tensorboard=self.tensorboard,
+                                    family=self.config.family)
         self.model_dir.mkdir(parents=True, exist_ok=True)
         fmt.save_reals(self.model_dir, reals)
         fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
@@ -164,7 +169,7 @@ class PyramidTrainer:
     def _resume_state(self, image):
         manifest = fmt.read_manifest(self.model_dir)
         reals = fmt.load_reals(self.model_dir, manifest["num_scales"])
-        self.config = SinGANConfig.from_dict(manifest["config"])
+        self.config = config_from_manifest(manifest)
         self.preset, self.seed = manifest["preset"], manifest["seed"]
         self.task, self.sr_factor = manifest["task"], manifest.get("sr_factor")
         # A fit started without TensorBoard logs resumes without them too.
@@ -177,9 +182,9 @@ class PyramidTrainer:
         fmt.remove_partial_scales(self.model_dir)
         done = len(manifest["scales"])
         if done == manifest["num_scales"]:
-            self._log(f"{self.model_dir} is already fully trained ({done} scales)")
+            self._log(f"{self.model_dir} is already fully trained ({done} {self.level}s)")
         elif self.announce:
-            self._log(f"resuming at scale {done} of {manifest['num_scales']}")
+            self._log(f"resuming at {self.level} {done} of {manifest['num_scales']}")
         return manifest, reals
 
     # --------------------------------------------------------------- training
@@ -229,7 +234,7 @@ class PyramidTrainer:
             manifest.pop("failed_attempts", None)  # only ever the scale now finished
             manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
-            self._save_preview(n, pyramid, reals[n], samples)
+            self._save_preview(n, pyramid.reconstructions[n].numpy(), reals[n], samples)
             self._log(f"scale {n}: {format_seconds(seconds)}, reconstruction "
                       f"{psnr(health.rec_error):.1f} dB (rec_loss {losses['rec_loss']:.4f}), "
                       f"noise_amp {amp:.4f}")
@@ -248,7 +253,7 @@ class PyramidTrainer:
     def _announce_plan(self, manifest) -> None:
         sizes, done, total = manifest["sizes"], len(manifest["scales"]), manifest["num_scales"]
         if done < total:
-            self._log(f"training {total - done} of {total} scales, sizes "
+            self._log(f"training {total - done} of {total} {self.level}s, sizes "
                       f"{sizes[0][0]}x{sizes[0][1]} .. {sizes[-1][0]}x{sizes[-1][1]}, "
                       f"preset {self.preset}")
 
@@ -266,20 +271,21 @@ class PyramidTrainer:
             fmt.rewrite_generator(self.model_dir, j, generator)
         return Pyramid(pyramid.scales[:first] + lower + [trained])
 
-    def _train_until_healthy(self, n, train, real, manifest):
+    def _train_until_healthy(self, n, train, real, manifest, rec_input=None):
         """Train scale n until it passes the health check (health.py): each failed attempt
         is logged, recorded in the manifest and retried with another seed, a lower
         learning rate and (windowed scales) G's BatchNorm renormalized; after the last one
-        the fit stops with the finished scales kept.
+        the fit stops with the finished scales kept. The check compares the reconstruction
+        with `rec_input`, or else the scale's own reconstruction input.
         Returns (scale, history, reconstruction, health)."""
         failed = []
-        size = tuple(real.shape[:2])
-        windowed = self.config.training_size(size, n) != size
+        windowed = self._windowed(n, tuple(real.shape[:2]))
         for attempt, lr_factor in enumerate(RETRY_LR_FACTORS):
             self.current_attempt = attempt
             scale, history = train(attempt, lr_factor)
             reconstruction = scale.reconstruct()[0]
-            health = ScaleHealth.measure(real, reconstruction, scale.reconstruction_input(), n,
+            given = scale.reconstruction_input() if rec_input is None else rec_input
+            health = ScaleHealth.measure(real, reconstruction, given, n,
                                          self.config.iterations(n), windowed)
             if health.healthy:
                 return scale, history, reconstruction, health
@@ -301,6 +307,10 @@ class PyramidTrainer:
             f"in {self.model_dir}: continue with --resume, on this CPU perhaps with "
             f"TF_ENABLE_ONEDNN_OPTS=0 (docs/performance.md; the attempts are listed under "
             f"'failed_attempts' in {fmt.MANIFEST})")
+
+    def _windowed(self, n, size) -> bool:
+        """Whether scale n trains on windows of its image (see SinGANScale)."""
+        return self.config.training_size(size, n) != size
 
     def _train_scale(self, n, sizes, real, rec_prev, amp, z_opt, frozen, discriminator,
                      attempt, lr_factor):
@@ -336,12 +346,21 @@ class PyramidTrainer:
             return np.asarray(real, np.float32)
         return np.random.default_rng(self._scale_seed(0)).standard_normal(shape).astype(np.float32)
 
+    def _work(self, n, size) -> float:
+        """Scale n's cost relative to the others' (for the fit's ETA): trained pixels x
+        width^2 x iterations."""
+        cfg = self.config
+        return math.prod(cfg.training_size(size, n)) * cfg.channels(n) ** 2 * cfg.iterations(n)
+
+    def _scale_title(self, n, sizes) -> str:
+        cfg = self.config
+        return (f"scale {n + 1}/{len(sizes)}: {sizes[n][0]}x{sizes[n][1]}, "
+                f"{cfg.channels(n)} channels, {cfg.iterations(n)} iterations")
+
     def _scale_callbacks(self, n, sizes, attempt=0):
         cfg = self.config
-        work = [math.prod(cfg.training_size(size, m)) * cfg.channels(m) ** 2 * cfg.iterations(m)
-                for m, size in enumerate(sizes)]
-        title = (f"scale {n + 1}/{len(sizes)}: {sizes[n][0]}x{sizes[n][1]}, "
-                 f"{cfg.channels(n)} channels, {cfg.iterations(n)} iterations")
+        work = [self._work(m, size) for m, size in enumerate(sizes)]
+        title = self._scale_title(n, sizes)
         if attempt:
             title += f", attempt {attempt + 1}"
         callbacks = [ScaleProgress(title, cfg.iterations(n), sum(work[n + 1:]) / work[n],
@@ -367,16 +386,29 @@ class PyramidTrainer:
         drift = round(colour_drift(samples.numpy(), inputs.numpy(), real), 2)
         return samples[:PREVIEW_SAMPLES], drift
 
-    def _save_preview(self, n, pyramid: Pyramid, real, samples):
-        images = [to_uint8(real), to_uint8(pyramid.reconstructions[n].numpy())] + \
-            list(to_uint8(samples))
+    def _save_preview(self, n, reconstruction, real, samples):
+        """previews/scale_NN.png: real | reconstruction | the samples."""
+        images = [to_uint8(real), to_uint8(reconstruction)] + list(to_uint8(samples))
         labels = ["real", "reconstruction"] + [f"sample {i + 1}" for i in range(PREVIEW_SAMPLES)]
         directory = self.model_dir / "previews"
         directory.mkdir(exist_ok=True)
         save_png(directory / f"scale_{n:02d}.png", contact_sheet(images, labels))
 
 
+def make_trainer(model_dir, config=FAST, resume: bool = False, **options) -> PyramidTrainer:
+    """The trainer of `config`'s model family (PyramidTrainer for SinGAN's presets,
+    ConSinGANTrainer for consingan); resuming, that of the model directory's family."""
+    from .consingan.trainer import ConSinGANTrainer  # it builds on this module
+
+    family = config.family
+    if resume and (Path(model_dir) / fmt.MANIFEST).is_file():
+        family = fmt.read_manifest(model_dir).get("family", "singan")
+    trainer_class = ConSinGANTrainer if family == "consingan" else PyramidTrainer
+    return trainer_class(model_dir, config, **options)
+
+
 def fit(image, model_dir, config: SinGANConfig = FAST, **kwargs) -> SinGAN:
-    """Train SinGAN on one image; see PyramidTrainer for the options."""
+    """Train on one image with `config`'s model family; see PyramidTrainer for the options."""
     fit_options = {k: kwargs.pop(k) for k in ("resume", "overwrite") if k in kwargs}
-    return PyramidTrainer(model_dir, config, **kwargs).fit(image, **fit_options)
+    return make_trainer(model_dir, config, fit_options.get("resume", False),
+                        **kwargs).fit(image, **fit_options)

@@ -7,7 +7,7 @@ import tensorflow as tf
 from singan_tf import ImageError, SinGANConfig
 from singan_tf.config import FAST, PAPER, preset
 from singan_tf.errors import SinGANError
-from singan_tf.pyramid import fit_to_max_size, pyramid_spec, real_pyramid, resize, spec_for
+from singan_tf.pyramid import fit_to_max_size, pyramid_spec, real_pyramid, resize
 from singan_tf.trained_pyramid import MAX_SIDE, retargeted_size
 
 
@@ -48,8 +48,8 @@ def test_scales_counted_on_the_fitted_image():
         pyramid_spec(188, 250, 25, 250)
     assert pyramid_spec(25, 40, 25, 250, 0.8, count_on_fitted=True).num_scales == 2
     # a config's pyramid: quality counts on the fitted image, fast officially
-    assert spec_for(preset("quality"), 251, 168) == fitted[1]
-    assert spec_for(FAST, 251, 168).num_scales == 8
+    assert preset("quality").pyramid_spec(251, 168) == fitted[1]
+    assert FAST.pyramid_spec(251, 168).num_scales == 8
 
 
 def test_too_small_image_is_refused():

@@ -42,6 +42,7 @@ class NoiseWalk:
 def animation_frames(model, start_scale: int = 2, alpha: float = 0.1, beta: float = 0.9,
                      frames: int = 100, seed: int | None = None):
     """Yield the animation's uint8 frames [H, W, 3] one by one, generated in batches."""
+    model.require_pyramid("animation")
     model.check_start_scale(start_scale)
     if not (0 <= alpha <= 1 and 0 <= beta <= 1):
         raise SinGANError("alpha and beta must lie in [0, 1]")

@@ -12,6 +12,7 @@ from ..seeds import resolve_seed
 
 def check_injection_scale(model, start_scale: int) -> None:
     """Injection blurs the image to the scale below start_scale, so it needs one: 1..N-1."""
+    model.require_pyramid("injecting an image (paint2image, edit, harmonize)")
     model.check_start_scale(start_scale, lowest=1, what=" for injection")
 
 

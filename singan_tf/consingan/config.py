@@ -1,0 +1,104 @@
+"""ConSinGAN's hyperparameters: one frozen dataclass with its paper's defaults.
+
+The `consingan` preset keeps 2000 iterations at the coarse stages, where the layout is
+learned (1000 broke it on both images tried), and gives the two finest stages 500
+(docs/performance.md, "ConSinGAN's recipe as a whole").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config_fields import ConfigFields
+from ..errors import SinGANError
+from ..pyramid import PyramidSpec, consingan_spec
+
+
+@dataclass(frozen=True)
+class ConSinGANConfig(ConfigFields):
+    # Stages
+    max_size: int = 250            # long side of the finest stage
+    min_size: int = 25             # short side of the coarsest stage (about)
+    stages: int = 6
+    # Networks
+    channels: int = 64             # of every conv and of the feature maps between stages
+    convs_per_stage: int = 3       # each stage's body; the critic has this + 2
+    leaky_slope: float = 0.05
+    # Optimisation
+    iters_per_stage: int = 2000
+    fine_stages: int = 0           # the last this many stages train fine_iters_per_stage
+    fine_iters_per_stage: int = 0
+    train_depth: int = 3           # stages trained together: the newest and those below it
+    lr_scale: float = 0.1          # each older stage's learning rate: this x the next one's
+    critic_steps: int = 3
+    generator_steps: int = 3       # Adam steps with the iteration's one generator gradient
+    lr_g: float = 5e-4
+    lr_d: float = 5e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    lr_decay_at: float = 0.8       # fraction of a stage's iterations before lr x lr_decay
+    lr_decay: float = 0.1
+    # Losses
+    alpha: float = 10.0            # reconstruction weight
+    gp_weight: float = 0.1
+    noise_amp_init: float = 0.1    # a stage's noise: this x the reconstruction RMSE before it
+    # Speed
+    steps_per_execution: int = 10
+
+    family = "consingan"  # the model family a model directory's manifest names
+
+    def __post_init__(self):
+        for name in ["max_size", "min_size", "channels", "convs_per_stage", "iters_per_stage",
+                     "train_depth", "critic_steps", "generator_steps", "steps_per_execution"]:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise SinGANError(f"config: {name} must be a positive integer, got {value!r}")
+        for name in ["fine_stages", "fine_iters_per_stage"]:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise SinGANError(f"config: {name} must be a non-negative integer, "
+                                  f"got {value!r}")
+        if not isinstance(self.stages, int) or self.stages < 2:
+            raise SinGANError(f"config: stages must be an integer of at least 2, "
+                              f"got {self.stages!r}")
+        if self.min_size < self.critic_field:
+            raise SinGANError(f"config: min_size must be at least {self.critic_field} "
+                              "(the critic's receptive field)")
+        if self.min_size > self.max_size:
+            raise SinGANError(f"config: min_size ({self.min_size}) exceeds max_size "
+                              f"({self.max_size})")
+        for name in ["lr_g", "lr_d", "alpha", "gp_weight", "noise_amp_init", "lr_scale",
+                     "leaky_slope"]:
+            if getattr(self, name) < 0:
+                raise SinGANError(f"config: {name} must be non-negative")
+        if not 0 <= self.lr_decay_at <= 1:
+            raise SinGANError("config: lr_decay_at must lie in [0, 1]")
+
+    @property
+    def critic_layers(self) -> int:
+        return self.convs_per_stage + 2
+
+    @property
+    def critic_field(self) -> int:
+        """The critic's receptive field in pixels (11 for five 3x3 convs)."""
+        return 2 * self.critic_layers + 1
+
+    def pyramid_spec(self, height: int, width: int) -> PyramidSpec:
+        return consingan_spec(height, width, self.min_size, self.max_size, self.stages)
+
+    def iterations(self, stage: int) -> int:
+        """Training iterations of a stage."""
+        if stage >= self.stages - self.fine_stages and self.fine_iters_per_stage:
+            return self.fine_iters_per_stage
+        return self.iters_per_stage
+
+    def trained_stages(self, stage: int) -> range:
+        """The stages whose bodies train while `stage` does: it and up to train_depth - 1
+        below it (older ones stay as they are)."""
+        return range(max(0, stage - self.train_depth + 1), stage + 1)
+
+    def trains_head(self, stage: int) -> bool:
+        """The head (image -> features) trains while fewer than train_depth stages exist."""
+        return stage < self.train_depth
+
+
+CONSINGAN = ConSinGANConfig(fine_stages=2, fine_iters_per_stage=500)

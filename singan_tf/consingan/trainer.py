@@ -1,0 +1,143 @@
+"""ConSinGANTrainer: trains a ConSinGAN stage by stage into a model directory.
+
+The directory is PyramidTrainer's (model_dir.py), with "family": "consingan" in its
+manifest, and so are locking, resuming, retrying an unhealthy stage, progress and
+previews. Stage K's directory holds the generator as grown to K + 1 stages, the critic
+(carried from stage to stage) and stage K's fixed reconstruction noise.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import model_dir as fmt
+from ..progress import format_seconds
+from ..scale_training import scheduled_adam, steps_per_execution
+from ..singan import SinGAN
+from ..trainer import PyramidTrainer
+from .config import CONSINGAN, ConSinGANConfig
+from .models import ConSinGANStage, GrowingGenerator, copy_of, critic
+from .trained import TrainedGrowingGenerator
+
+
+class ConSinGANTrainer(PyramidTrainer):
+    """Fit one image with ConSinGAN's recipe (see PyramidTrainer for the options)."""
+
+    level = "stage"
+
+    def __init__(self, model_dir, config: ConSinGANConfig = CONSINGAN,
+                 preset: str = "consingan", **kwargs):
+        super().__init__(model_dir, config, preset=preset, **kwargs)
+
+    def _train(self, manifest, reals, max_new_scales=None) -> SinGAN | None:
+        cfg = self.config
+        sizes = [tuple(s) for s in manifest["sizes"]]
+        total, done = len(sizes), len(manifest["scales"])
+        stop = total if max_new_scales is None else min(total, done + max_new_scales)
+        if self.announce:
+            self._announce_plan(manifest)
+        generator, stage_critic, z_opts = (fmt.load_growing_generator(
+            self.model_dir, manifest, critic=True) if done else (None, None, []))
+        amps = [float(s["noise_amp"]) for s in manifest["scales"]]
+        for k in range(done, stop):
+            self.current_scale = k
+            started = time.perf_counter()
+            real = reals[k][None]
+            z_opts.append(self._stage_z_opt(k, reals[0], sizes[k]))
+            keras.utils.set_random_seed(self._scale_seed(k))  # the new weights drawn next
+            generator = (GrowingGenerator(1, cfg.channels, cfg.convs_per_stage, cfg.leaky_slope)
+                         if generator is None else generator.grown())
+            stage_critic = stage_critic or critic(cfg.channels, cfg.critic_layers,
+                                                  cfg.leaky_slope)
+            # What stage k is given: the grown generator's reconstruction with no noise at
+            # stage k. Its noise is noise_amp_init x that reconstruction's RMSE (ConSinGAN's).
+            given = generator([amp * z for amp, z in zip(amps + [0.0], z_opts)]).numpy()
+            amps.append(1.0 if k == 0 else
+                        cfg.noise_amp_init * math.sqrt(float(np.mean(np.square(given - real)))))
+
+            def train(attempt, lr_factor):
+                return self._train_stage(k, sizes, real, generator, stage_critic, z_opts, amps,
+                                         attempt, lr_factor)
+            stage, history, reconstruction, health = self._train_until_healthy(
+                k, train, reals[k], manifest, rec_input=given)
+            generator, stage_critic = stage.generator, stage.critic
+            fmt.save_scale(self.model_dir, k, generator, stage_critic, z_opts[k])
+            seconds = time.perf_counter() - started
+            losses = {name: float(v[-1]) for name, v in history.history.items()}
+            manifest["scales"].append({"index": k, "size": list(sizes[k]),
+                                       "channels": cfg.channels, "noise_amp": amps[k],
+                                       "train_seconds": round(seconds, 2),
+                                       "final_losses": losses, **health.to_dict(),
+                                       "attempts": self.current_attempt + 1})
+            manifest.pop("failed_attempts", None)
+            manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
+            fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
+            trained = TrainedGrowingGenerator(generator, amps, z_opts, sizes[:k + 1])
+            samples = generator(trained.noises(self._scale_seed(k), 4, sizes[:k + 1]))
+            self._save_preview(k, reconstruction, reals[k], samples.numpy())
+            self._log(f"stage {k}: {format_seconds(seconds)}, {health.describe()}, "
+                      f"noise_amp {amps[k]:.4f}")
+        self.current_scale = None
+        if len(manifest["scales"]) < total:
+            return None
+        self._log(f"done: {total} stages in {format_seconds(manifest['train_seconds'])} "
+                  f"-> {self.model_dir}")
+        return SinGAN(manifest, TrainedGrowingGenerator(generator, amps, z_opts, sizes), reals,
+                      path=self.model_dir)
+
+    def _stage_z_opt(self, k, coarsest_real, size) -> np.ndarray:
+        """Stage k's fixed reconstruction noise: the coarsest real image at stage 0
+        (ConSinGAN's), a random draw (seeded) above it."""
+        if k == 0:
+            return np.asarray(coarsest_real[None], np.float32)
+        shape = (1, size[0] + 2 * self.config.convs_per_stage,
+                 size[1] + 2 * self.config.convs_per_stage, self.config.channels)
+        rng = np.random.default_rng(self._scale_seed(k))
+        return rng.standard_normal(shape).astype(np.float32)
+
+    def _train_stage(self, k, sizes, real, generator, stage_critic, z_opts, amps, attempt,
+                     lr_factor):
+        """One attempt at stage k, from copies of `generator` (grown to k + 1 stages) and
+        the critic, so that a retry starts from the same weights. Returns (stage, history)."""
+        cfg = self.config
+        seed = self._scale_seed(k, attempt)
+        keras.utils.set_random_seed(seed)
+        stage = ConSinGANStage(copy_of(generator), copy_of(stage_critic), sizes[:k + 1],
+                               cfg.trained_stages(k), cfg.trains_head(k), alpha=cfg.alpha,
+                               gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
+                               generator_steps=cfg.generator_steps, seed=seed,
+                               name=f"consingan_stage_{k:02d}")
+        stage.noise_amps.assign(amps)
+        for weight, z_opt in zip(stage.z_opts, z_opts):
+            weight.assign(z_opt)
+        iterations = cfg.iterations(k)
+
+        def adam(lr, steps_per_iteration):
+            return scheduled_adam(cfg, lr * lr_factor, iterations, steps_per_iteration)
+
+        # The newest stage at lr_g, each older one lr_scale times the next; the head as
+        # old as stage 0; the tail at lr_g (ConSinGAN's).
+        rates = [cfg.lr_g * cfg.lr_scale ** (k - j) for j in cfg.trained_stages(k)]
+        rates += [cfg.lr_g * cfg.lr_scale ** k] if cfg.trains_head(k) else []
+        stage.compile(d_optimizer=adam(cfg.lr_d, cfg.critic_steps),
+                      g_optimizers=[adam(lr, cfg.generator_steps) for lr in rates + [cfg.lr_g]],
+                      steps_per_execution=steps_per_execution(cfg, iterations))
+        dataset = tf.data.Dataset.from_tensors(tf.constant(real)).repeat()
+        history = stage.fit(dataset, epochs=1, steps_per_epoch=iterations, verbose=0,
+                            shuffle=False, callbacks=self._scale_callbacks(k, sizes, attempt))
+        return stage, history
+
+    def _windowed(self, n, size) -> bool:
+        return False  # every stage trains on its whole image
+
+    def _work(self, n, size) -> float:
+        return math.prod(size) * self.config.iterations(n)
+
+    def _scale_title(self, n, sizes) -> str:
+        return (f"stage {n + 1}/{len(sizes)}: {sizes[n][0]}x{sizes[n][1]}, "
+                f"{self.config.iterations(n)} iterations, stages "
+                f"{self.config.trained_stages(n).start}-{n} training")

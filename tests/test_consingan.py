@@ -1,0 +1,180 @@
+"""The ConSinGAN family: its stage sizes, growing generator, stage GAN, trainer, loading,
+export and CLI, on tiny images (3 stages of 16-40 px, 16 channels, a few dozen
+iterations)."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+import singan_tf
+from singan_tf.cli import main
+from singan_tf.consingan.config import CONSINGAN, ConSinGANConfig
+from singan_tf.consingan.models import ConSinGANStage, GrowingGenerator, critic
+from singan_tf.errors import SinGANError
+from singan_tf.export import export
+from singan_tf.pyramid import consingan_spec
+from singan_tf.tasks import animate, paint2image
+
+from conftest import make_image
+
+TINY = ConSinGANConfig(max_size=40, min_size=16, stages=3, channels=16, iters_per_stage=40)
+
+
+@pytest.fixture(scope="session")
+def consingan_dir(tmp_path_factory, tiny_image):
+    model_dir = tmp_path_factory.mktemp("consingan") / "tiny"
+    singan_tf.fit(tiny_image, model_dir, TINY, seed=2, verbose=0, tensorboard=False)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def consingan_model(consingan_dir):
+    return singan_tf.load(consingan_dir)
+
+
+def test_stage_sizes_are_consingans():
+    """ConSinGAN's spacing on a 188x250 image: denser at the fine end than geometric."""
+    spec = consingan_spec(188, 250, 25, 250, 6)
+    assert spec.sizes == ((25, 34), (32, 42), (42, 56), (63, 84), (126, 167), (188, 250))
+    assert CONSINGAN.pyramid_spec(376, 500).sizes == spec.sizes  # shrunk to 250 first
+    assert consingan_spec(30, 40, 16, 40, 2).sizes == ((16, 22), (30, 40))
+
+
+def test_config_checks_its_values():
+    with pytest.raises(SinGANError, match="critic's receptive field"):
+        ConSinGANConfig(min_size=10)
+    with pytest.raises(SinGANError, match="stages"):
+        ConSinGANConfig(stages=1)
+    with pytest.raises(SinGANError, match="unknown option"):
+        CONSINGAN.replace(crop_size=64)
+    assert CONSINGAN.iterations(3) == 2000 and CONSINGAN.iterations(4) == 500
+    assert list(CONSINGAN.trained_stages(4)) == [2, 3, 4]
+    assert CONSINGAN.trains_head(2) and not CONSINGAN.trains_head(3)
+
+
+def random_noises(generator, sizes, batch=2, seed=0):
+    return [tf.random.stateless_normal(generator.noise_shape(k, size, batch), [seed, k])
+            for k, size in enumerate(sizes)]
+
+
+def test_growing_generator_draws_each_stages_size_and_saves(tmp_path):
+    generator = GrowingGenerator(1, channels=8).grown().grown()
+    sizes = [(16, 22), (22, 30), (30, 40)]
+    out = generator(random_noises(generator, sizes))
+    assert out.shape == (2, 30, 40, 3)
+    assert float(tf.reduce_max(tf.abs(out))) <= 1.0
+    wider = generator(random_noises(generator, [(16, 33), (22, 45), (30, 60)]))
+    assert wider.shape == (2, 30, 60, 3)
+    # a new stage starts as a copy of the last one
+    for new, old in zip(generator.bodies[2].get_weights(), generator.bodies[1].get_weights()):
+        np.testing.assert_array_equal(new, old)
+    generator.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras")
+    noises = random_noises(generator, sizes, seed=5)
+    np.testing.assert_allclose(loaded(noises), generator(noises), atol=1e-6)
+
+
+def compiled_stage(generator, sizes, trained_stages, train_head):
+    keras.utils.set_random_seed(0)  # the critic's initial weights
+    stage = ConSinGANStage(generator, critic(8), sizes, trained_stages, train_head, seed=0)
+    adam = lambda: keras.optimizers.Adam(5e-4, beta_1=0.5)  # noqa: E731
+    stage.compile(adam(), [adam() for _ in stage.trained_parts()])
+    return stage
+
+
+def fit_steps(stage, real, steps):
+    dataset = tf.data.Dataset.from_tensors(real).repeat()
+    return stage.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+
+
+def test_stage_0_learns_to_reconstruct_the_coarsest_image():
+    real = tf.constant(make_image(16, 22)[None] / 127.5 - 1.0, tf.float32)
+    keras.utils.set_random_seed(0)
+    stage = compiled_stage(GrowingGenerator(1, channels=8), [(16, 22)], [0], True)
+    stage.z_opts[0].assign(real)  # ConSinGAN's stage 0 reconstructs from the image itself
+    before = float(tf.reduce_mean(tf.square(stage.reconstruct() - real)))
+    history = fit_steps(stage, real, 300)
+    after = float(tf.reduce_mean(tf.square(stage.reconstruct() - real)))
+    assert after < 0.6 * before
+    assert set(history.history) == {"d_loss", "g_loss", "rec_loss", "gp"}
+
+
+def test_only_the_trained_parts_change():
+    real = tf.constant(make_image(22, 30)[None] / 127.5 - 1.0, tf.float32)
+    stage = compiled_stage(GrowingGenerator(1, channels=8).grown(), [(16, 22), (22, 30)],
+                           [1], False)
+    assert stage.trained_parts() == [stage.generator.bodies[1], stage.generator.tail]
+    parts = [stage.generator.head, *stage.generator.bodies, stage.generator.tail]
+    before = [[w.copy() for w in part.get_weights()] for part in parts]
+    fit_steps(stage, real, 5)
+    changed = [any(not np.array_equal(a, b) for a, b in zip(part.get_weights(), old))
+               for part, old in zip(parts, before)]
+    assert changed == [False, False, True, True]
+
+
+def test_fit_draws_samples_of_the_trained_size(consingan_model, consingan_dir):
+    manifest = json.loads((consingan_dir / "singan.json").read_text())
+    assert manifest["family"] == "consingan" and manifest["preset"] == "consingan"
+    assert [s["size"] for s in manifest["scales"]] == [[16, 19], [24, 28], [34, 40]]
+    assert manifest["scales"][0]["noise_amp"] == 1.0
+    assert all(0 < s["noise_amp"] < 1 for s in manifest["scales"][1:])
+    assert sorted(p.name for p in (consingan_dir / "previews").iterdir()) == \
+        ["scale_00.png", "scale_01.png", "scale_02.png"]
+    samples = consingan_model.sample(3, seed=4)
+    assert samples.shape == (3, 34, 40, 3) and samples.dtype == np.uint8
+    assert not np.array_equal(samples[0], samples[1])
+    np.testing.assert_array_equal(consingan_model.sample(3, seed=4), samples)
+    assert consingan_model.sample(2, scale_w=1.5, seed=4).shape == (2, 34, 60, 3)
+    # from start_scale on new noise; below it the photo's reconstruction noise
+    kept = consingan_model.sample(2, start_scale=2, seed=4)
+    assert np.abs(kept.astype(int) - samples[:2]).mean() > 0
+    assert consingan_model.reconstruct().shape == (34, 40, 3)
+
+
+def test_a_resumed_fit_draws_what_an_uninterrupted_one_does(consingan_model, tiny_image,
+                                                            tmp_path):
+    """Seeded: a fit stopped after two stages and resumed gives the same model."""
+    trainer = singan_tf.trainer.make_trainer(tmp_path / "m", TINY, seed=2, verbose=0,
+                                             tensorboard=False)
+    assert trainer.fit(tiny_image, max_new_scales=2) is None
+    resumed = singan_tf.trainer.make_trainer(tmp_path / "m", resume=True, verbose=0,
+                                             tensorboard=False).fit(resume=True)
+    np.testing.assert_array_equal(resumed.sample(2, seed=1), consingan_model.sample(2, seed=1))
+
+
+def test_tasks_that_need_scales_say_so(consingan_model, tiny_image):
+    with pytest.raises(SinGANError, match="needs a SinGAN model"):
+        paint2image(consingan_model, tiny_image, start_scale=1)
+    with pytest.raises(SinGANError, match="needs a SinGAN model"):
+        animate(consingan_model, frames=2)
+
+
+def test_export_serves_the_same_samples(consingan_model, tmp_path):
+    target = export(consingan_model, tmp_path, "growing")
+    loaded = tf.saved_model.load(str(target))
+    assert set(loaded.signatures) == {"serving_default"}
+    out = loaded.signatures["serving_default"](
+        seed=tf.constant(4, tf.int64), num_samples=tf.constant(3), scale_h=tf.constant(1.0),
+        scale_w=tf.constant(1.0), start_scale=tf.constant(0))["images"]
+    np.testing.assert_array_equal(out.numpy(), consingan_model.sample(3, seed=4))
+
+
+def test_cli_fits_and_samples_a_consingan(tmp_path, tiny_image):
+    model = tmp_path / "model"
+    settings = ["--set", "stages=3", "--set", "channels=16"]
+    result = CliRunner().invoke(main, ["fit", str(tiny_image), "-o", str(model), "--preset",
+                                       "consingan", "--max-size", "40", "--min-size", "16",
+                                       "--iters", "20", "--no-tensorboard", *settings])
+    assert result.exit_code == 0, result.output
+    assert "training 3 of 3 stages" in result.output  # each in a process of its own
+    info = CliRunner().invoke(main, ["info", str(model)])
+    assert info.exit_code == 0 and "(complete)" in info.output, info.output
+    assert "preset:     consingan" in info.output
+    assert "iters_per_stage=20" in info.output and "fine_iters_per_stage=0" in info.output
+    out = tmp_path / "samples"
+    result = CliRunner().invoke(main, ["sample", str(model), "-o", str(out), "-n", "2"])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("*.png"))) == 2
