@@ -46,6 +46,7 @@ class PyramidTrainer:
     stays that of one scale instead of growing with every scale. Needs no callbacks.
     """
 
+    family = "singan"  # the model family it trains (the config's)
     level = "scale"  # what the model's levels are called in messages
 
     def __init__(self, model_dir, config: SinGANConfig = FAST, preset: str = "custom",
@@ -170,6 +171,10 @@ class PyramidTrainer:
         manifest = fmt.read_manifest(self.model_dir)
         reals = fmt.load_reals(self.model_dir, manifest["num_scales"])
         self.config = config_from_manifest(manifest)
+        if self.config.family != self.family:
+            raise SinGANError(f"{self.model_dir} holds a {self.config.family} model; resume it "
+                              f"with `singan-tf fit -o {self.model_dir} --resume` or "
+                              "singan_tf.fit(None, MODEL_DIR, resume=True)")
         self.preset, self.seed = manifest["preset"], manifest["seed"]
         self.task, self.sr_factor = manifest["task"], manifest.get("sr_factor")
         # A fit started without TensorBoard logs resumes without them too.

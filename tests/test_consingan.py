@@ -140,6 +140,8 @@ def test_a_resumed_fit_draws_what_an_uninterrupted_one_does(consingan_model, tin
     trainer = singan_tf.trainer.make_trainer(tmp_path / "m", TINY, seed=2, verbose=0,
                                              tensorboard=False)
     assert trainer.fit(tiny_image, max_new_scales=2) is None
+    with pytest.raises(SinGANError, match="holds a consingan model"):
+        singan_tf.PyramidTrainer(tmp_path / "m", verbose=0).fit(resume=True)
     resumed = singan_tf.trainer.make_trainer(tmp_path / "m", resume=True, verbose=0,
                                              tensorboard=False).fit(resume=True)
     np.testing.assert_array_equal(resumed.sample(2, seed=1), consingan_model.sample(2, seed=1))

@@ -27,6 +27,7 @@ from .trained import TrainedGrowingGenerator
 class ConSinGANTrainer(PyramidTrainer):
     """Fit one image with ConSinGAN's recipe (see PyramidTrainer for the options)."""
 
+    family = "consingan"
     level = "stage"
 
     def __init__(self, model_dir, config: ConSinGANConfig = CONSINGAN,
