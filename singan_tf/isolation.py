@@ -25,7 +25,8 @@ def train_next_scale_in_child(trainer_class, options: dict) -> None:
     `trainer_class(**options)` (PyramidTrainer or a subclass)."""
     context = multiprocessing.get_context("spawn")  # a clean interpreter, not a fork
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_train_one_scale, args=(trainer_class, options, sender, os.getpid()),
+    child = context.Process(target=_train_one_scale,
+                            args=(trainer_class, options, sender, os.getpid()),
                             daemon=True)
     child.start()
     sender.close()

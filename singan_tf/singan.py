@@ -45,7 +45,7 @@ class SinGAN:
 
     @property
     def family(self) -> str:
-        return self.manifest.get("family", "singan")
+        return self.config.family
 
     def require_pyramid(self, task: str) -> None:
         """Injection and animation feed images or noise walks into single scales, which a
@@ -121,7 +121,7 @@ def load(path) -> SinGAN:
         raise SinGANError(f"{path} is incomplete: {done} of {total} scales trained; "
                           f"finish it with `singan-tf fit IMAGE -o {path} --resume`")
     reals = fmt.load_reals(path, total)
-    if manifest.get("family") == "consingan":
+    if config_from_manifest(manifest).family == "consingan":
         generator, _, z_opts = fmt.load_growing_generator(path, manifest)
         pyramid = TrainedGrowingGenerator(generator, [s["noise_amp"] for s in manifest["scales"]],
                                           z_opts, manifest["sizes"])

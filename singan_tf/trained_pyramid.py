@@ -66,6 +66,13 @@ def in_chunks(num_samples, draw):
     return images.concat()
 
 
+def keyed_noise(shape, seed, level):
+    """Standard normal noise of one scale or stage, stateless and keyed by (seed, level):
+    the same seed draws the same noise anywhere."""
+    return tf.random.stateless_normal(
+        shape, seed=tf.random.experimental.stateless_fold_in(seed, level))
+
+
 def seed_pair(seed):
     """A scalar seed -> the [seed, 0] pair stateless random ops take (a pair stays)."""
     seed = tf.cast(seed, tf.int64)
@@ -143,9 +150,7 @@ class Pyramid(tf.Module):
 
     def noise(self, n: int, shape, seed):
         """Scale n's noise for `seed`: stateless, keyed by (seed, n)."""
-        shape = tf.concat([shape[:3], [self.noise_channels(n)]], axis=0)
-        return tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(
-            seed, n))
+        return keyed_noise(tf.concat([shape[:3], [self.noise_channels(n)]], axis=0), seed, n)
 
     def reconstruction_input(self, n: int, size=None):
         """Scale n's input on the reconstruction path [1, H, W, 3]: zeros at scale 0, else
@@ -180,9 +185,9 @@ class Pyramid(tf.Module):
                 prev = start_input()
             else:
                 prev = branch(n <= start_scale, start_input,
-                               lambda x=x, size=size: resize(x, size))
+                              lambda x=x, size=size: resize(x, size))
             x = branch(n < start_scale, lambda prev=prev: prev,
-                        lambda n=n, prev=prev: self.step(n, draw(n, tf.shape(prev)), prev))
+                       lambda n=n, prev=prev: self.step(n, draw(n, tf.shape(prev)), prev))
         return x
 
     def _reconstruct(self):

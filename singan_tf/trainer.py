@@ -407,7 +407,7 @@ def make_trainer(model_dir, config=FAST, resume: bool = False, **options) -> Pyr
 
     family = config.family
     if resume and (Path(model_dir) / fmt.MANIFEST).is_file():
-        family = fmt.read_manifest(model_dir).get("family", "singan")
+        family = config_from_manifest(fmt.read_manifest(model_dir)).family
     trainer_class = ConSinGANTrainer if family == "consingan" else PyramidTrainer
     return trainer_class(model_dir, config, **options)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ..trained_pyramid import SAMPLE_SIGNATURE, branch, in_chunks, retargeted_size, seed_pair
+from ..trained_pyramid import (SAMPLE_SIGNATURE, branch, in_chunks, keyed_noise,
+                               retargeted_size, seed_pair)
 from .models import upsample
 
 
@@ -47,10 +48,8 @@ class TrainedGrowingGenerator(tf.Module):
                 z = upsample(self.z_opts[k], shape[1:3])
                 return tf.tile(z, [num_samples, 1, 1, 1])
 
-            def drawn(k=k, shape=shape):
-                return tf.random.stateless_normal(
-                    shape, seed=tf.random.experimental.stateless_fold_in(seed, k))
-            out.append(amp * branch(k < start_scale, fixed, drawn))
+            out.append(amp * branch(k < start_scale, fixed,
+                                    lambda k=k, shape=shape: keyed_noise(shape, seed, k)))
         return out
 
     @tf.function(input_signature=SAMPLE_SIGNATURE, autograph=False)

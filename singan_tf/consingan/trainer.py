@@ -48,10 +48,10 @@ class ConSinGANTrainer(PyramidTrainer):
             self.current_scale = k
             started = time.perf_counter()
             real = reals[k][None]
-            z_opts.append(self._stage_z_opt(k, reals[0], sizes[k]))
             keras.utils.set_random_seed(self._scale_seed(k))  # the new weights drawn next
             generator = (GrowingGenerator(1, cfg.channels, cfg.convs_per_stage, cfg.leaky_slope)
                          if generator is None else generator.grown())
+            z_opts.append(self._stage_z_opt(k, reals[0], generator.noise_shape(k, sizes[k], 1)))
             stage_critic = stage_critic or critic(cfg.channels, cfg.critic_layers,
                                                   cfg.leaky_slope)
             # What stage k is given: the grown generator's reconstruction with no noise at
@@ -90,15 +90,13 @@ class ConSinGANTrainer(PyramidTrainer):
         return SinGAN(manifest, TrainedGrowingGenerator(generator, amps, z_opts, sizes), reals,
                       path=self.model_dir)
 
-    def _stage_z_opt(self, k, coarsest_real, size) -> np.ndarray:
-        """Stage k's fixed reconstruction noise: the coarsest real image at stage 0
-        (ConSinGAN's), a random draw (seeded) above it."""
+    def _stage_z_opt(self, k, coarsest_real, shape) -> np.ndarray:
+        """Stage k's fixed reconstruction noise of `shape`: the coarsest real image at
+        stage 0 (ConSinGAN's), a random draw (seeded) above it."""
         if k == 0:
             return np.asarray(coarsest_real[None], np.float32)
-        shape = (1, size[0] + 2 * self.config.convs_per_stage,
-                 size[1] + 2 * self.config.convs_per_stage, self.config.channels)
         rng = np.random.default_rng(self._scale_seed(k))
-        return rng.standard_normal(shape).astype(np.float32)
+        return rng.standard_normal(tuple(shape.numpy())).astype(np.float32)
 
     def _train_stage(self, k, sizes, real, generator, stage_critic, z_opts, amps, attempt,
                      lr_factor):
