@@ -267,18 +267,19 @@ class SinGANConfig(ConfigFields):
 
 
 def parse_overrides(items) -> dict:
-    """["crop_size=64", "lr_g=1e-4"] -> {"crop_size": 64, "lr_g": 0.0001} (values as JSON);
-    `SinGANConfig.replace` then refuses unknown names and the config checks the values."""
+    """["crop_size=64", "dtype_policy=mixed_bfloat16"] -> {"crop_size": 64, "dtype_policy":
+    "mixed_bfloat16"}: values as JSON, or as the string itself where they are not JSON.
+    `replace` then refuses unknown names and the config checks the values."""
     overrides = {}
     for item in items:
         name, equals, value = item.partition("=")
-        try:
-            overrides[name.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            equals = ""
         if not equals or not name.strip():
             raise SinGANError(f"config override {item!r} is not OPTION=VALUE "
                               "(e.g. max_channels=64)")
+        try:
+            overrides[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[name.strip()] = value
     return overrides
 
 

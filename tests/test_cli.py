@@ -80,6 +80,7 @@ def test_fit_rejects_bad_images_and_writes_nothing(tmp_path, make, message):
 @pytest.mark.parametrize("setting,message", [
     ("max_channels", "not OPTION=VALUE"), ("max_chanels=64", "unknown option(s) ['max_chanels']"),
     ("max_channels=0", "max_channels must be a positive integer"),
+    ("max_channels=six", "max_channels must be a positive integer"),
     ("jit_compile=1", "jit_compile must be true or false"),
     ("generator_batchnorm=0", "generator_batchnorm must be true or false")])
 def test_fit_refuses_bad_config_settings(tmp_path, setting, message):
