@@ -16,12 +16,14 @@ from .pyramid import resize
 PACKAGE = "singan_tf"
 
 
-def _conv(filters: int, kernel_size: int, name: str, initializer=None) -> keras.layers.Conv2D:
-    """A valid conv, initialized N(0, 0.02) as the paper's unless told otherwise."""
+def conv(filters: int, kernel_size: int, name: str, initializer=None,
+         dtype=None) -> keras.layers.Conv2D:
+    """A valid conv, initialized N(0, 0.02) as the paper's unless told otherwise. `dtype`
+    is its dtype policy: Keras does not pass a model's policy on to its layers."""
     return keras.layers.Conv2D(filters, kernel_size, padding="valid", name=name,
                                kernel_initializer=initializer
                                or keras.initializers.RandomNormal(0.0, 0.02),
-                               bias_initializer="zeros")
+                               bias_initializer="zeros", dtype=dtype)
 
 
 class _ConvStack(keras.Model):
@@ -45,19 +47,20 @@ class _ConvStack(keras.Model):
         self.batch_norm = bool(batch_norm)
         self.paper_init = bool(paper_init)
         self.blocks = []
+        policy = self.dtype_policy
         for i in range(num_layers - 1):
             name = "head" if i == 0 else f"body{i}"
-            self.blocks.append(_conv(channels, kernel_size, f"{name}_conv",
-                                     None if self.batch_norm or self.paper_init
-                                     else "he_normal"))
+            self.blocks.append(conv(channels, kernel_size, f"{name}_conv",
+                                    None if self.batch_norm or self.paper_init
+                                    else "he_normal", dtype=policy))
             if self.batch_norm:
                 # PyTorch momentum 0.1 is Keras momentum 0.9; eps matches PyTorch's 1e-5.
                 self.blocks.append(self.normalization(
                     momentum=bn_momentum, epsilon=1e-5, name=f"{name}_bn",
-                    gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02)))
-            self.blocks.append(
-                keras.layers.LeakyReLU(negative_slope=leaky_slope, name=f"{name}_act"))
-        self.tail = _conv(out_channels, kernel_size, "tail_conv")
+                    gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), dtype=policy))
+            self.blocks.append(keras.layers.LeakyReLU(negative_slope=leaky_slope,
+                                                      name=f"{name}_act", dtype=policy))
+        self.tail = conv(out_channels, kernel_size, "tail_conv", dtype=policy)
 
     @property
     def pad(self) -> int:
@@ -152,14 +155,15 @@ def _conv_norm_pairs(blocks):
 
 @keras.saving.register_keras_serializable(PACKAGE)
 class Discriminator(_ConvStack):
-    """Patch critic: one unbounded score per receptive field (11x11 for the paper's nets)."""
+    """Patch critic: one unbounded score per receptive field (11x11 for the paper's nets).
+    The scores are float32 whatever the dtype policy computes in (mixed precision)."""
 
     def __init__(self, channels=32, **kwargs):
         kwargs.pop("out_channels", None)
         super().__init__(channels=channels, out_channels=1, **kwargs)
 
     def call(self, images, training=False):
-        return self.features(images, training=training)
+        return ops.cast(self.features(images, training=training), "float32")
 
 
 def gradient_penalty(critic, real, fake, weight):

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 import singan_tf
 from singan_tf.cli import main
+from singan_tf.config import parse_overrides
 from singan_tf.consingan.config import CONSINGAN, ConSinGANConfig
-from singan_tf.consingan.models import ConSinGANStage, GrowingGenerator, critic
+from singan_tf.consingan.models import ConSinGANStage, GrowingGenerator, copy_of, critic
 from singan_tf.errors import SinGANError
 from singan_tf.export import export
 from singan_tf.pyramid import consingan_spec
@@ -50,6 +51,11 @@ def test_config_checks_its_values():
         ConSinGANConfig(stages=1)
     with pytest.raises(SinGANError, match="unknown option"):
         CONSINGAN.replace(crop_size=64)
+    with pytest.raises(SinGANError, match="dtype_policy must be one of"):
+        CONSINGAN.replace(dtype_policy="float16")
+    # as --set gives them: JSON values, and bare strings
+    assert parse_overrides(["dtype_policy=mixed_bfloat16", "lr_scale=0.2"]) == \
+        {"dtype_policy": "mixed_bfloat16", "lr_scale": 0.2}
     assert CONSINGAN.iterations(3) == 2000 and CONSINGAN.iterations(4) == 500
     assert list(CONSINGAN.trained_stages(4)) == [2, 3, 4]
     assert CONSINGAN.trains_head(2) and not CONSINGAN.trains_head(3)
@@ -77,9 +83,25 @@ def test_growing_generator_draws_each_stages_size_and_saves(tmp_path):
     np.testing.assert_allclose(loaded(noises), generator(noises), atol=1e-6)
 
 
-def compiled_stage(generator, sizes, trained_stages, train_head):
+def test_mixed_bfloat16_copies_compute_in_bfloat16_and_answer_in_float32():
+    generator = GrowingGenerator(1, channels=8).grown()
+    mixed = copy_of(generator, "mixed_bfloat16")
+    assert mixed.bodies[1].layers[0].compute_dtype == "bfloat16"
+    assert mixed.grown().tail.compute_dtype == "bfloat16"
+    assert all(v.dtype == "float32" for v in mixed.weights)
+    noises = random_noises(generator, [(16, 22), (22, 30)])
+    out = mixed(noises)
+    assert out.dtype == "float32"
+    np.testing.assert_allclose(out, generator(noises), atol=0.05)  # bfloat16: 8-bit mantissa
+    assert float(tf.reduce_max(tf.abs(out - generator(noises)))) > 0
+    scores = copy_of(critic(8), "mixed_bfloat16")(out)
+    assert scores.dtype == "float32" and scores.shape == (2, 12, 20, 1)
+
+
+def compiled_stage(generator, sizes, trained_stages, train_head, dtype_policy="float32"):
     keras.utils.set_random_seed(0)  # the critic's initial weights
-    stage = ConSinGANStage(generator, critic(8), sizes, trained_stages, train_head, seed=0)
+    stage = ConSinGANStage(copy_of(generator, dtype_policy), copy_of(critic(8), dtype_policy),
+                           sizes, trained_stages, train_head, seed=0)
     adam = lambda: keras.optimizers.Adam(5e-4, beta_1=0.5)  # noqa: E731
     stage.compile(adam(), [adam() for _ in stage.trained_parts()])
     return stage
@@ -90,10 +112,12 @@ def fit_steps(stage, real, steps):
     return stage.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
 
 
-def test_stage_0_learns_to_reconstruct_the_coarsest_image():
+@pytest.mark.parametrize("dtype_policy", ["float32", "mixed_bfloat16"])
+def test_stage_0_learns_to_reconstruct_the_coarsest_image(dtype_policy):
     real = tf.constant(make_image(16, 22)[None] / 127.5 - 1.0, tf.float32)
     keras.utils.set_random_seed(0)
-    stage = compiled_stage(GrowingGenerator(1, channels=8), [(16, 22)], [0], True)
+    stage = compiled_stage(GrowingGenerator(1, channels=8), [(16, 22)], [0], True,
+                           dtype_policy)
     stage.z_opts[0].assign(real)  # ConSinGAN's stage 0 reconstructs from the image itself
     before = float(tf.reduce_mean(tf.square(stage.reconstruct() - real)))
     history = fit_steps(stage, real, 300)
@@ -145,6 +169,20 @@ def test_a_resumed_fit_draws_what_an_uninterrupted_one_does(consingan_model, tin
     resumed = singan_tf.trainer.make_trainer(tmp_path / "m", resume=True, verbose=0,
                                              tensorboard=False).fit(resume=True)
     np.testing.assert_array_equal(resumed.sample(2, seed=1), consingan_model.sample(2, seed=1))
+
+
+def test_a_mixed_bfloat16_fit_saves_float32_models(tiny_image, tmp_path):
+    """Mixed precision is how stages train, not part of the model: what is saved, loaded,
+    resumed from and sampled computes in float32."""
+    config = TINY.replace(stages=2, iters_per_stage=10, dtype_policy="mixed_bfloat16")
+    model = singan_tf.fit(tiny_image, tmp_path / "m", config, seed=2, verbose=0,
+                          tensorboard=False)
+    manifest = json.loads((tmp_path / "m" / "singan.json").read_text())
+    assert manifest["config"]["dtype_policy"] == "mixed_bfloat16"
+    loaded = singan_tf.load(tmp_path / "m")
+    for generator in [model.pyramid.generator, loaded.pyramid.generator]:
+        assert {layer.compute_dtype for layer in generator.bodies[1].layers} == {"float32"}
+    np.testing.assert_array_equal(loaded.sample(2, seed=3), model.sample(2, seed=3))
 
 
 def test_tasks_that_need_scales_say_so(consingan_model, tiny_image):

@@ -13,6 +13,9 @@ from ..errors import SinGANError
 from ..pyramid import PyramidSpec, consingan_spec
 
 
+DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+
+
 @dataclass(frozen=True)
 class ConSinGANConfig(ConfigFields):
     # Stages
@@ -43,6 +46,7 @@ class ConSinGANConfig(ConfigFields):
     noise_amp_init: float = 0.1    # a stage's noise: this x the reconstruction RMSE before it
     # Speed
     steps_per_execution: int = 10
+    dtype_policy: str = "float32"  # "mixed_bfloat16": train in bfloat16, weights float32
 
     family = "consingan"  # the model family a model directory's manifest names
 
@@ -70,6 +74,9 @@ class ConSinGANConfig(ConfigFields):
                      "leaky_slope"]:
             if getattr(self, name) < 0:
                 raise SinGANError(f"config: {name} must be non-negative")
+        if self.dtype_policy not in DTYPE_POLICIES:
+            raise SinGANError(f"config: dtype_policy must be one of {', '.join(DTYPE_POLICIES)}, "
+                              f"got {self.dtype_policy!r}")
         if not 0 <= self.lr_decay_at <= 1:
             raise SinGANError("config: lr_decay_at must lie in [0, 1]")
 

@@ -8,14 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from ..models import PACKAGE, Discriminator, LossTrackers, gradient_penalty
-
-
-def _conv(filters: int, name: str) -> keras.layers.Conv2D:
-    """A valid 3x3 conv, initialized N(0, 0.02) as ConSinGAN's."""
-    return keras.layers.Conv2D(filters, 3, padding="valid", name=name,
-                               kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
-                               bias_initializer="zeros")
+from ..models import PACKAGE, Discriminator, LossTrackers, conv, gradient_penalty
 
 
 def _pad(x, pixels: int):
@@ -23,8 +16,10 @@ def _pad(x, pixels: int):
 
 
 def upsample(features, size):
-    """Bicubic resize of feature maps: not clipped, they are not images."""
-    return tf.image.resize(features, size, method="bicubic")
+    """Bicubic resize of feature maps, not clipped: they are not images. Resized in
+    float32 and returned in their own dtype: TF has no bicubic gradient in bfloat16."""
+    resized = tf.image.resize(ops.cast(features, "float32"), size, method="bicubic")
+    return ops.cast(resized, features.dtype)
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
@@ -37,7 +32,8 @@ class GrowingGenerator(keras.Model):
     noises[0] is [B, h0, w0, 3] (the coarsest real image on the reconstruction path);
     noises[k > 0] is [B, h_k + 2p, w_k + 2p, channels] with p = convs_per_stage (its
     valid convs eat them), already scaled by the stage's amplitude (`noise_shape`). The
-    sizes follow from the noises, so one generator draws any size.
+    sizes follow from the noises, so one generator draws any size. Under a mixed dtype
+    policy (`dtype="mixed_bfloat16"`) the stages compute in bfloat16; the output is float32.
     """
 
     def __init__(self, num_stages=1, channels=64, convs_per_stage=3, leaky_slope=0.05,
@@ -45,23 +41,24 @@ class GrowingGenerator(keras.Model):
         super().__init__(**kwargs)
         self.num_stages, self.channels = int(num_stages), int(channels)
         self.convs_per_stage, self.leaky_slope = int(convs_per_stage), float(leaky_slope)
-        self.head = keras.Sequential([_conv(channels, "head_conv"),
-                                      keras.layers.LeakyReLU(leaky_slope, name="head_act")],
-                                     name="head")
-        self.head.build((None, None, None, 3))
-        self.bodies = [self._body(k) for k in range(self.num_stages)]
-        self.tail = _conv(3, "tail_conv")
+        self.head = self._block(["head_conv"], ["head_act"], "head", 3)
+        self.bodies = [self._block([f"stage{k}_conv{i}" for i in range(convs_per_stage)],
+                                   [f"stage{k}_act{i}" for i in range(convs_per_stage)],
+                                   f"stage_{k}", channels)
+                       for k in range(self.num_stages)]
+        self.tail = conv(3, 3, "tail_conv", dtype=self.dtype_policy)
         self.tail.build((None, None, None, channels))
         self.built = True  # every layer is built above: no input shape is needed to load
 
-    def _body(self, stage: int) -> keras.Sequential:
-        layers = []
-        for i in range(self.convs_per_stage):
-            layers += [_conv(self.channels, f"stage{stage}_conv{i}"),
-                       keras.layers.LeakyReLU(self.leaky_slope, name=f"stage{stage}_act{i}")]
-        body = keras.Sequential(layers, name=f"stage_{stage}")
-        body.build((None, None, None, self.channels))
-        return body
+    def _block(self, conv_names, act_names, name, in_channels) -> keras.Sequential:
+        """Valid 3x3 convs of `channels`, each followed by a LeakyReLU, built."""
+        policy, layers = self.dtype_policy, []
+        for conv_name, act_name in zip(conv_names, act_names):
+            layers += [conv(self.channels, 3, conv_name, dtype=policy),
+                       keras.layers.LeakyReLU(self.leaky_slope, name=act_name, dtype=policy)]
+        block = keras.Sequential(layers, name=name)
+        block.build((None, None, None, in_channels))
+        return block
 
     def noise_shape(self, stage: int, size, batch) -> tf.Tensor:
         """The shape of stage's noise for an output of `size` [h, w] at that stage."""
@@ -72,6 +69,7 @@ class GrowingGenerator(keras.Model):
 
     def call(self, noises):
         pad = self.convs_per_stage
+        noises = [ops.cast(noise, self.compute_dtype) for noise in noises]
         x = self.head(_pad(noises[0], 1))
         # Stage 0's maps are upsampled by 2 px, as ConSinGAN's, which keeps its samples'
         # borders from repeating one pattern; padded up to what the body's convs eat.
@@ -80,13 +78,13 @@ class GrowingGenerator(keras.Model):
         for body, noise in zip(self.bodies[1:], noises[1:]):
             size = tf.shape(noise)[1:3] - 2 * pad
             x = body(upsample(x, size + 2 * pad) + noise) + upsample(x, size)
-        return ops.tanh(self.tail(_pad(x, 1)))
+        return ops.cast(ops.tanh(self.tail(_pad(x, 1))), "float32")
 
     def grown(self) -> "GrowingGenerator":
         """This generator with one more stage, whose body starts as a copy of the last
         one's (ConSinGAN's): a new stage begins by doing what the one below it learned."""
         bigger = GrowingGenerator(self.num_stages + 1, self.channels, self.convs_per_stage,
-                                  self.leaky_slope, name=self.name)
+                                  self.leaky_slope, name=self.name, dtype=self.dtype_policy)
         for new, old in zip([bigger.head, *bigger.bodies, bigger.tail],
                             [self.head, *self.bodies, self.bodies[-1], self.tail]):
             new.set_weights(old.get_weights())
@@ -106,9 +104,13 @@ def critic(channels=64, layers=5, leaky_slope=0.05) -> Discriminator:
     return model
 
 
-def copy_of(model: keras.Model) -> keras.Model:
-    """A new model with `model`'s architecture and weights (a retried stage starts over)."""
-    copy = model.__class__.from_config(model.get_config())
+def copy_of(model: keras.Model, dtype_policy: str | None = None) -> keras.Model:
+    """A new model with `model`'s architecture and weights (a retried stage starts over),
+    computing under `dtype_policy` if given (the variables stay float32)."""
+    config = model.get_config()
+    if dtype_policy is not None:
+        config["dtype"] = dtype_policy
+    copy = model.__class__.from_config(config)
     if not copy.built:
         copy(ops.zeros((1, 2 * copy.pad + 1, 2 * copy.pad + 1, 3)))
     copy.set_weights(model.get_weights())

@@ -65,7 +65,9 @@ class ConSinGANTrainer(PyramidTrainer):
                                          attempt, lr_factor)
             stage, history, reconstruction, health = self._train_until_healthy(
                 k, train, reals[k], manifest, rec_input=given)
-            generator, stage_critic = stage.generator, stage.critic
+            # Saved and sampled in float32 whatever the stage trained in.
+            generator = copy_of(stage.generator, "float32")
+            stage_critic = copy_of(stage.critic, "float32")
             fmt.save_scale(self.model_dir, k, generator, stage_critic, z_opts[k])
             seconds = time.perf_counter() - started
             losses = {name: float(v[-1]) for name, v in history.history.items()}
@@ -101,11 +103,13 @@ class ConSinGANTrainer(PyramidTrainer):
     def _train_stage(self, k, sizes, real, generator, stage_critic, z_opts, amps, attempt,
                      lr_factor):
         """One attempt at stage k, from copies of `generator` (grown to k + 1 stages) and
-        the critic, so that a retry starts from the same weights. Returns (stage, history)."""
+        the critic, so that a retry starts from the same weights; the copies compute under
+        the config's dtype policy. Returns (stage, history)."""
         cfg = self.config
         seed = self._scale_seed(k, attempt)
         keras.utils.set_random_seed(seed)
-        stage = ConSinGANStage(copy_of(generator), copy_of(stage_critic), sizes[:k + 1],
+        stage = ConSinGANStage(copy_of(generator, cfg.dtype_policy),
+                               copy_of(stage_critic, cfg.dtype_policy), sizes[:k + 1],
                                cfg.trained_stages(k), cfg.trains_head(k), alpha=cfg.alpha,
                                gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
                                generator_steps=cfg.generator_steps, seed=seed,
