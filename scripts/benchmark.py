@@ -4,13 +4,13 @@
     python scripts/benchmark.py ../shared/images/generation/colusseum.png --preset fast --fit
     python scripts/benchmark.py IMAGE --preset paper --timed-iters 2 --scales 9
 
-Per scale: size, width, compile seconds, ms per iteration (after warm-up), GFLOP/s and its
-ratio to the fp32 matmul GFLOP/s measured in the same run. Then the projected fit time
-(compile + iterations, every scale) and, with --fit, the measured wall clock and peak RSS
-(all its processes together) of `singan-tf fit`, split into the scales' training and the
-rest, then sampling ms per image (1x and 2x size, n=1 and n=16) of the fitted model, or of
-an existing one with --model DIR (which also times the finest scale's random-path inputs,
-fresh and from a bank).
+Per scale (a ConSinGAN preset: per stage): size, width, compile seconds, ms per iteration
+(after warm-up), GFLOP/s and its ratio to the fp32 matmul GFLOP/s measured in the same run.
+Then the projected fit time (compile + iterations, every scale) and, with --fit, the
+measured wall clock and peak RSS (all its processes together) of `singan-tf fit`, split
+into the scales' training and the rest, then sampling ms per image (1x and 2x size, n=1 and
+n=16) of the fitted model, or of an existing one with --model DIR (which also times the
+finest scale's random-path inputs, fresh and from a bank).
 Writes JSON with --json.
 """
 from __future__ import annotations
@@ -25,10 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 import singan_tf
 from singan_tf import machine
+from singan_tf.consingan.models import GrowingGenerator, critic
+from singan_tf.consingan.stage_training import build_stage
 from singan_tf.images import load_image
 from singan_tf.model_dir import read_manifest
 from singan_tf.scale_training import build_scale, compile_scale, random_path_dataset
@@ -63,6 +66,24 @@ def iteration_flops(size, width, cfg, n):
             + cfg.generator_steps * (6 * forward_g + 3 * forward_d))
 
 
+def conv_flops(height, width, in_channels, out_channels, kernel_size=3):
+    return 2 * kernel_size ** 2 * in_channels * out_channels * height * width
+
+
+def stage_iteration_flops(cfg, sizes):
+    """One ConSinGAN iteration at the last of `sizes`: one fake, critic steps of ~15 F_D
+    each (real, fake, gradient penalty with double backprop), and one generator gradient
+    ~6 F_G + 3 F_D (fake and reconstruction through G, the fake through D, backward =
+    2x forward). F_G counts each stage's convs at its size; F_D the valid convs' outputs."""
+    c, (height, width) = cfg.channels, sizes[-1]
+    forward_g = (conv_flops(*sizes[0], 3, c) + conv_flops(height, width, c, 3)
+                 + sum(cfg.convs_per_stage * conv_flops(h, w, c, c) for h, w in sizes))
+    widths = [3] + [c] * (cfg.critic_layers - 1) + [1]
+    forward_d = sum(conv_flops(height - 2 * (i + 1), width - 2 * (i + 1), *widths[i:i + 2])
+                    for i in range(cfg.critic_layers))
+    return cfg.critic_steps * 15 * forward_d + 6 * forward_g + 3 * forward_d
+
+
 def matmul_gflops(n=2048, repeats=20):
     a = tf.random.normal((n, n))
     b = tf.random.normal((n, n))
@@ -75,17 +96,35 @@ def matmul_gflops(n=2048, repeats=20):
     return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
+def time_steps(model, data, timed_iters):
+    """(seconds of the first step, which traces the train step; seconds per later step)."""
+    start = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=timed_iters, verbose=0, shuffle=False)
+    return compile_seconds, (time.perf_counter() - start) / timed_iters
+
+
 def time_scale(cfg, n, size, timed_iters):
     scale = build_scale(cfg, n, size, seed=0)
     compile_scale(scale, cfg.replace(steps_per_execution=1), iterations=1)
     real = tf.random.uniform((1, *size, 3), -1, 1)
     data = tf.data.Dataset.from_tensors((real, tf.zeros((cfg.critic_steps, *size, 3)))).repeat()
-    start = time.perf_counter()
-    scale.fit(data, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
-    compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    scale.fit(data, epochs=1, steps_per_epoch=timed_iters, verbose=0, shuffle=False)
-    return compile_seconds, (time.perf_counter() - start) / timed_iters
+    return time_steps(scale, data, timed_iters)
+
+
+def time_stage(cfg, k, sizes, timed_iters):
+    """A ConSinGAN stage's step, built as the trainer builds it, on random weights."""
+    keras.utils.set_random_seed(0)
+    generator = GrowingGenerator(1, cfg.channels, cfg.convs_per_stage, cfg.leaky_slope)
+    for _ in range(k):
+        generator = generator.grown()
+    stage = build_stage(cfg.replace(steps_per_execution=1), k, sizes, generator,
+                        critic(cfg.channels, cfg.critic_layers, cfg.leaky_slope), seed=0,
+                        iterations=1)
+    real = tf.random.uniform((1, *sizes[k], 3), -1, 1)
+    return time_steps(stage, tf.data.Dataset.from_tensors(real).repeat(), timed_iters)
 
 
 def time_sampling(model, repeats=5):
@@ -191,31 +230,36 @@ def main():
 
     cfg = singan_tf.preset(args.preset).replace(**singan_tf.config.parse_overrides(args.set))
     if args.xla is not None:
+        if cfg.family != "singan":
+            parser.error(f"--xla is an option of SinGAN's presets, not of {args.preset}")
         cfg = cfg.replace(jit_compile=args.xla)
     array, _ = load_image(args.image)
     spec = cfg.pyramid_spec(*array.shape[:2])
     scales = range(spec.num_scales) if not args.scales else [int(s) for s in args.scales.split(",")]
-    if cfg.family != "singan":  # build_scale and the FLOP counts are SinGAN's
-        print(f"per-scale timing is SinGAN's; for {args.preset} only --fit and --model time "
-              "anything", flush=True)
-        scales = []
     peak = matmul_gflops()
     overrides = "".join(f" {item}" for item in args.set)
     onednn = {k: os.environ[k] for k in ONEDNN_SETTINGS if k in os.environ}
     print(f"CPU: {machine.describe()}; oneDNN settings: {onednn or 'defaults'}; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"{args.image}: {spec.num_scales} scales, preset {args.preset}{overrides}, "
-          f"XLA {'on' if cfg.jit_compile else 'off'}, grappler {'on' if args.grappler else 'off'}; "
+    xla = f"XLA {'on' if cfg.jit_compile else 'off'}, " if cfg.family == "singan" else ""
+    level = "stage" if cfg.family == "consingan" else "scale"
+    print(f"{args.image}: {spec.num_scales} {level}s, preset {args.preset}{overrides}, "
+          f"{xla}grappler {'on' if args.grappler else 'off'}; "
           f"fp32 matmul peak here: {peak:.0f} GFLOP/s", flush=True)
     if scales:
-        print(f"{'scale':>5} {'size':>9} {'window':>9} {'width':>5} {'compile s':>9} "
+        print(f"{level:>5} {'size':>9} {'window':>9} {'width':>5} {'compile s':>9} "
               f"{'ms/it':>9} {'GFLOP/it':>9} {'GFLOP/s':>8} {'of peak':>7}", flush=True)
     rows = []
     for n in scales:
-        size, width = spec.sizes[n], cfg.channels(n)
-        compile_seconds, seconds = time_scale(cfg, n, size, args.timed_iters)
-        flops = iteration_flops(size, width, cfg, n)
-        window = cfg.training_size(size, n)
+        size = spec.sizes[n]
+        if cfg.family == "consingan":  # every stage trains on its whole image
+            width, window = cfg.channels, size
+            compile_seconds, seconds = time_stage(cfg, n, spec.sizes, args.timed_iters)
+            flops = stage_iteration_flops(cfg, spec.sizes[:n + 1])
+        else:
+            width, window = cfg.channels(n), cfg.training_size(size, n)
+            compile_seconds, seconds = time_scale(cfg, n, size, args.timed_iters)
+            flops = iteration_flops(size, width, cfg, n)
         rows.append({"scale": n, "size": list(size), "window": list(window), "width": width,
                      "compile_s": compile_seconds, "ms_per_iter": 1000 * seconds,
                      "gflop_per_iter": flops / 1e9, "gflops": flops / seconds / 1e9,
@@ -233,7 +277,7 @@ def main():
         projected = sum(r["compile_s"] + r["ms_per_iter"] / 1000 * cfg.iterations(r["scale"])
                         for r in rows)
         result["projected_fit_s"] = projected
-        print(f"projected fit: {projected / 60:.1f} min (each scale's iterations, compile "
+        print(f"projected fit: {projected / 60:.1f} min (each {level}'s iterations, compile "
               "included, random-path input excluded)")
     if args.fit:
         with tempfile.TemporaryDirectory() as tmp:

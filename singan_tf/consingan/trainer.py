@@ -16,11 +16,11 @@ import tensorflow as tf
 
 from .. import model_dir as fmt
 from ..progress import format_seconds
-from ..scale_training import scheduled_adam, steps_per_execution
 from ..singan import SinGAN
 from ..trainer import PyramidTrainer
 from .config import CONSINGAN, ConSinGANConfig
-from .models import ConSinGANStage, GrowingGenerator, copy_of, critic
+from .models import GrowingGenerator, copy_of, critic
+from .stage_training import build_stage
 from .trained import TrainedGrowingGenerator
 
 
@@ -102,33 +102,16 @@ class ConSinGANTrainer(PyramidTrainer):
 
     def _train_stage(self, k, sizes, real, generator, stage_critic, z_opts, amps, attempt,
                      lr_factor):
-        """One attempt at stage k, from copies of `generator` (grown to k + 1 stages) and
-        the critic, so that a retry starts from the same weights; the copies compute under
-        the config's dtype policy. Returns (stage, history)."""
+        """One attempt at stage k (see build_stage). Returns (stage, history)."""
         cfg = self.config
         seed = self._scale_seed(k, attempt)
         keras.utils.set_random_seed(seed)
-        stage = ConSinGANStage(copy_of(generator, cfg.dtype_policy),
-                               copy_of(stage_critic, cfg.dtype_policy), sizes[:k + 1],
-                               cfg.trained_stages(k), cfg.trains_head(k), alpha=cfg.alpha,
-                               gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
-                               generator_steps=cfg.generator_steps, seed=seed,
-                               name=f"consingan_stage_{k:02d}")
+        iterations = cfg.iterations(k)
+        stage = build_stage(cfg, k, sizes, generator, stage_critic, seed, iterations,
+                            lr_factor)
         stage.noise_amps.assign(amps)
         for weight, z_opt in zip(stage.z_opts, z_opts):
             weight.assign(z_opt)
-        iterations = cfg.iterations(k)
-
-        def adam(lr, steps_per_iteration):
-            return scheduled_adam(cfg, lr * lr_factor, iterations, steps_per_iteration)
-
-        # The newest stage at lr_g, each older one lr_scale times the next; the head as
-        # old as stage 0; the tail at lr_g (ConSinGAN's).
-        rates = [cfg.lr_g * cfg.lr_scale ** (k - j) for j in cfg.trained_stages(k)]
-        rates += [cfg.lr_g * cfg.lr_scale ** k] if cfg.trains_head(k) else []
-        stage.compile(d_optimizer=adam(cfg.lr_d, cfg.critic_steps),
-                      g_optimizers=[adam(lr, cfg.generator_steps) for lr in rates + [cfg.lr_g]],
-                      steps_per_execution=steps_per_execution(cfg, iterations))
         dataset = tf.data.Dataset.from_tensors(tf.constant(real)).repeat()
         history = stage.fit(dataset, epochs=1, steps_per_epoch=iterations, verbose=0,
                             shuffle=False, callbacks=self._scale_callbacks(k, sizes, attempt))

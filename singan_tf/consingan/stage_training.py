@@ -1,0 +1,32 @@
+"""A ConSinGAN stage's GAN, built and compiled as the trainer trains it: one home for the
+stage's trained parts, learning rates and dtype policy, used by the trainer and the
+benchmark."""
+from __future__ import annotations
+
+from ..scale_training import scheduled_adam, steps_per_execution
+from .config import ConSinGANConfig
+from .models import ConSinGANStage, copy_of
+
+
+def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,
+                iterations: int, lr_factor: float = 1.0) -> ConSinGANStage:
+    """Stage k's GAN, compiled: copies of `generator` (grown to k + 1 stages) and `critic`
+    computing under the config's dtype policy (a retry starts from the same weights), one
+    Adam per trained part. The newest stage learns at lr_g, each older one lr_scale times
+    the next, the head as old as stage 0, the tail at lr_g (ConSinGAN's)."""
+    stage = ConSinGANStage(copy_of(generator, cfg.dtype_policy),
+                           copy_of(critic, cfg.dtype_policy), sizes[:k + 1],
+                           cfg.trained_stages(k), cfg.trains_head(k), alpha=cfg.alpha,
+                           gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
+                           generator_steps=cfg.generator_steps, seed=seed,
+                           name=f"consingan_stage_{k:02d}")
+
+    def adam(lr, steps_per_iteration):
+        return scheduled_adam(cfg, lr * lr_factor, iterations, steps_per_iteration)
+
+    rates = [cfg.lr_g * cfg.lr_scale ** (k - j) for j in cfg.trained_stages(k)]
+    rates += [cfg.lr_g * cfg.lr_scale ** k] if cfg.trains_head(k) else []
+    stage.compile(d_optimizer=adam(cfg.lr_d, cfg.critic_steps),
+                  g_optimizers=[adam(lr, cfg.generator_steps) for lr in rates + [cfg.lr_g]],
+                  steps_per_execution=steps_per_execution(cfg, iterations))
+    return stage
