@@ -33,6 +33,15 @@ def isa_flags() -> list[str]:
     return [flag for flag in ISA_FLAGS if flag in flags]
 
 
+def fast_bfloat16() -> bool:
+    """Whether training in bfloat16 is likely to pay here: the CPU has native bfloat16
+    dot products (AVX512_BF16 or AMX) and TensorFlow sees no GPU (untested there)."""
+    if not {"avx512_bf16", "amx_bf16"} & set(isa_flags()):
+        return False
+    import tensorflow as tf  # only here: the rest of this module is read without it
+    return not tf.config.list_physical_devices("GPU")
+
+
 def describe() -> str:
     """One line: model, vendor and ISA flags, e.g. for a benchmark's header."""
     info = _cpuinfo()

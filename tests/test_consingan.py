@@ -10,6 +10,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 import singan_tf
+from singan_tf import machine
 from singan_tf.cli import main
 from singan_tf.config import parse_overrides
 from singan_tf.consingan.config import CONSINGAN, ConSinGANConfig
@@ -59,6 +60,19 @@ def test_config_checks_its_values():
     assert CONSINGAN.iterations(3) == 2000 and CONSINGAN.iterations(4) == 500
     assert list(CONSINGAN.trained_stages(4)) == [2, 3, 4]
     assert CONSINGAN.trains_head(2) and not CONSINGAN.trains_head(3)
+
+
+def test_auto_dtype_policy_follows_the_machine(monkeypatch):
+    auto = CONSINGAN.replace(dtype_policy="auto")
+    monkeypatch.setattr(machine, "isa_flags", lambda: ["avx2", "avx512f", "avx512_bf16"])
+    assert machine.fast_bfloat16() == (not tf.config.list_physical_devices("GPU"))
+    monkeypatch.setattr(machine, "fast_bfloat16", lambda: True)
+    assert auto.compute_policy() == "mixed_bfloat16"
+    monkeypatch.setattr(machine, "fast_bfloat16", lambda: False)
+    assert auto.compute_policy() == "float32"
+    assert auto.replace(dtype_policy="mixed_bfloat16").compute_policy() == "mixed_bfloat16"
+    monkeypatch.setattr(machine, "isa_flags", lambda: ["avx2", "fma"])
+    assert not machine.fast_bfloat16()
 
 
 def random_noises(generator, sizes, batch=2, seed=0):
@@ -179,6 +193,7 @@ def test_a_mixed_bfloat16_fit_saves_float32_models(tiny_image, tmp_path):
                           tensorboard=False)
     manifest = json.loads((tmp_path / "m" / "singan.json").read_text())
     assert manifest["config"]["dtype_policy"] == "mixed_bfloat16"
+    assert {s["dtype_policy"] for s in manifest["scales"]} == {"mixed_bfloat16"}
     loaded = singan_tf.load(tmp_path / "m")
     for generator in [model.pyramid.generator, loaded.pyramid.generator]:
         assert {layer.compute_dtype for layer in generator.bodies[1].layers} == {"float32"}

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import machine
 from ..config_fields import ConfigFields
 from ..errors import SinGANError
 from ..pyramid import PyramidSpec, consingan_spec
 
 
-DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "auto")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class ConSinGANConfig(ConfigFields):
     noise_amp_init: float = 0.1    # a stage's noise: this x the reconstruction RMSE before it
     # Speed
     steps_per_execution: int = 10
-    dtype_policy: str = "float32"  # "mixed_bfloat16": train in bfloat16, weights float32
+    dtype_policy: str = "float32"  # mixed_bfloat16: train in bfloat16; auto: where it pays
 
     family = "consingan"  # the model family a model directory's manifest names
 
@@ -91,6 +92,13 @@ class ConSinGANConfig(ConfigFields):
 
     def pyramid_spec(self, height: int, width: int) -> PyramidSpec:
         return consingan_spec(height, width, self.min_size, self.max_size, self.stages)
+
+    def compute_policy(self) -> str:
+        """The dtype policy the stages train under (their weights stay float32): "auto"
+        is mixed_bfloat16 where this machine computes bfloat16 natively, else float32."""
+        if self.dtype_policy != "auto":
+            return self.dtype_policy
+        return "mixed_bfloat16" if machine.fast_bfloat16() else "float32"
 
     def iterations(self, stage: int) -> int:
         """Training iterations of a stage."""

@@ -41,6 +41,7 @@ class ConSinGANTrainer(PyramidTrainer):
         stop = total if max_new_scales is None else min(total, done + max_new_scales)
         if self.announce:
             self._announce_plan(manifest)
+            self._log(f"stages compute in {cfg.compute_policy()}")
         generator, stage_critic, z_opts = (fmt.load_growing_generator(
             self.model_dir, manifest, critic=True) if done else (None, None, []))
         amps = [float(s["noise_amp"]) for s in manifest["scales"]]
@@ -73,6 +74,7 @@ class ConSinGANTrainer(PyramidTrainer):
             losses = {name: float(v[-1]) for name, v in history.history.items()}
             manifest["scales"].append({"index": k, "size": list(sizes[k]),
                                        "channels": cfg.channels, "noise_amp": amps[k],
+                                       "dtype_policy": cfg.compute_policy(),
                                        "train_seconds": round(seconds, 2),
                                        "final_losses": losses, **health.to_dict(),
                                        "attempts": self.current_attempt + 1})
