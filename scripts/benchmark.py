@@ -31,7 +31,7 @@ import tensorflow as tf
 import singan_tf
 from singan_tf import machine
 from singan_tf.consingan.models import GrowingGenerator, critic
-from singan_tf.consingan.stage_training import build_stage
+from singan_tf.consingan.stage_training import build_stage, stage_dataset
 from singan_tf.images import load_image
 from singan_tf.model_dir import read_manifest
 from singan_tf.scale_training import build_scale, compile_scale, random_path_dataset
@@ -124,7 +124,7 @@ def time_stage(cfg, k, sizes, timed_iters):
                         critic(cfg.channels, cfg.critic_layers, cfg.leaky_slope), seed=0,
                         iterations=1)
     real = tf.random.uniform((1, *sizes[k], 3), -1, 1)
-    return time_steps(stage, tf.data.Dataset.from_tensors(real).repeat(), timed_iters)
+    return time_steps(stage, stage_dataset(real), timed_iters)
 
 
 def time_sampling(model, repeats=5):

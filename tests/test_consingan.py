@@ -15,6 +15,7 @@ from singan_tf.cli import main
 from singan_tf.config import parse_overrides
 from singan_tf.consingan.config import CONSINGAN, ConSinGANConfig
 from singan_tf.consingan.models import ConSinGANStage, GrowingGenerator, copy_of, critic
+from singan_tf.consingan.stage_training import stage_dataset
 from singan_tf.errors import SinGANError
 from singan_tf.export import export
 from singan_tf.pyramid import consingan_spec
@@ -122,7 +123,8 @@ def compiled_stage(generator, sizes, trained_stages, train_head, dtype_policy="f
 
 
 def fit_steps(stage, real, steps):
-    dataset = tf.data.Dataset.from_tensors(real).repeat()
+    dataset = stage_dataset(real)
+    assert not dataset.options().autotune.enabled  # it made steps 1.9x slower on a Zen 4
     return stage.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
 
 

@@ -1,7 +1,9 @@
-"""A ConSinGAN stage's GAN, built and compiled as the trainer trains it: one home for the
+"""A ConSinGAN stage's GAN and its data, built as the trainer trains it: one home for the
 stage's trained parts, learning rates and dtype policy, used by the trainer and the
 benchmark."""
 from __future__ import annotations
+
+import tensorflow as tf
 
 from ..scale_training import scheduled_adam, steps_per_execution
 from .config import ConSinGANConfig
@@ -30,3 +32,13 @@ def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,
                   g_optimizers=[adam(lr, cfg.generator_steps) for lr in rates + [cfg.lr_g]],
                   steps_per_execution=steps_per_execution(cfg, iterations))
     return stage
+
+
+def stage_dataset(real) -> tf.data.Dataset:
+    """A stage's training image [1, H, W, 3], repeated. tf.data's autotuning is off: a
+    constant has nothing to tune, and with it on, stage 4's step on a Zen 4 VM took 2.05 s
+    instead of 1.1 in 7 of 12 timed rounds (docs/performance.md, session 35)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return (tf.data.Dataset.from_tensors(tf.constant(real, tf.float32)).repeat()
+            .with_options(options))

@@ -12,7 +12,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from .. import model_dir as fmt
 from ..progress import format_seconds
@@ -20,7 +19,7 @@ from ..singan import SinGAN
 from ..trainer import PyramidTrainer
 from .config import CONSINGAN, ConSinGANConfig
 from .models import GrowingGenerator, copy_of, critic
-from .stage_training import build_stage
+from .stage_training import build_stage, stage_dataset
 from .trained import TrainedGrowingGenerator
 
 
@@ -114,8 +113,7 @@ class ConSinGANTrainer(PyramidTrainer):
         stage.noise_amps.assign(amps)
         for weight, z_opt in zip(stage.z_opts, z_opts):
             weight.assign(z_opt)
-        dataset = tf.data.Dataset.from_tensors(tf.constant(real)).repeat()
-        history = stage.fit(dataset, epochs=1, steps_per_epoch=iterations, verbose=0,
+        history = stage.fit(stage_dataset(real), epochs=1, steps_per_epoch=iterations, verbose=0,
                             shuffle=False, callbacks=self._scale_callbacks(k, sizes, attempt))
         return stage, history
 
