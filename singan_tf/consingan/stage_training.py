@@ -37,7 +37,7 @@ def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,
 def stage_dataset(real) -> tf.data.Dataset:
     """A stage's training image [1, H, W, 3], repeated. tf.data's autotuning is off: a
     constant has nothing to tune, and with it on, stage 4's step on a Zen 4 VM took 2.05 s
-    instead of 1.1 in 7 of 12 timed rounds (docs/performance.md, session 35)."""
+    instead of 1.1 in 6 of 10 timed rounds (docs/performance.md, session 35)."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return (tf.data.Dataset.from_tensors(tf.constant(real, tf.float32)).repeat()
