@@ -65,7 +65,8 @@ class ConSinGANTrainer(PyramidTrainer):
                                          attempt, lr_factor)
             stage, history, reconstruction, health = self._train_until_healthy(
                 k, train, reals[k], manifest, rec_input=given)
-            # Saved and sampled in float32 whatever the stage trained in.
+            # Saved and sampled in float32 whatever the stage trained in (recorded below).
+            trained_in = stage.generator.dtype_policy.name
             generator = copy_of(stage.generator, "float32")
             stage_critic = copy_of(stage.critic, "float32")
             fmt.save_scale(self.model_dir, k, generator, stage_critic, z_opts[k])
@@ -73,7 +74,7 @@ class ConSinGANTrainer(PyramidTrainer):
             losses = {name: float(v[-1]) for name, v in history.history.items()}
             manifest["scales"].append({"index": k, "size": list(sizes[k]),
                                        "channels": cfg.channels, "noise_amp": amps[k],
-                                       "dtype_policy": cfg.compute_policy(),
+                                       "dtype_policy": trained_in,
                                        "train_seconds": round(seconds, 2),
                                        "final_losses": losses, **health.to_dict(),
                                        "attempts": self.current_attempt + 1})
