@@ -34,7 +34,8 @@ from singan_tf.consingan.models import GrowingGenerator, critic
 from singan_tf.consingan.stage_training import build_stage, stage_dataset
 from singan_tf.images import load_image
 from singan_tf.model_dir import read_manifest
-from singan_tf.scale_training import build_scale, compile_scale, random_path_dataset
+from singan_tf.scale_training import (build_scale, compile_scale, random_path_dataset,
+                                     without_autotuning)
 
 
 ONEDNN_SETTINGS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "ONEDNN_DEFAULT_FPMATH_MODE")
@@ -111,7 +112,7 @@ def time_scale(cfg, n, size, timed_iters):
     compile_scale(scale, cfg.replace(steps_per_execution=1), iterations=1)
     real = tf.random.uniform((1, *size, 3), -1, 1)
     data = tf.data.Dataset.from_tensors((real, tf.zeros((cfg.critic_steps, *size, 3)))).repeat()
-    return time_steps(scale, data, timed_iters)
+    return time_steps(scale, without_autotuning(data), timed_iters)
 
 
 def time_stage(cfg, k, sizes, timed_iters):

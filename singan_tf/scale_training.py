@@ -80,6 +80,16 @@ def scheduled_adam(cfg, lr: float, iterations: int,
     return keras.optimizers.Adam(schedule, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
 
 
+def without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset` with tf.data's autotuning off. A training pipeline here is one small map at
+    most, with nothing to tune, and with autotuning on the training step on a Zen 4 VM
+    often took just under 2^n ms (2.05 s instead of 1.1 at ConSinGAN's stage 4 in 6 of
+    10 timed rounds; docs/performance.md, sessions 35-36)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def random_path_dataset(real, frozen: Pyramid, critic_steps: int, seed: int,
                         transform=None, bank_size: int = 0, size=None) -> tf.data.Dataset:
     """(real, prevs) per iteration; prevs are random-path inputs into the scale after the
@@ -107,7 +117,7 @@ def random_path_dataset(real, frozen: Pyramid, critic_steps: int, seed: int,
             prevs = frozen.random_input(size, critic_steps, tf.stack([seed, step]))
         return real, prevs if transform is None else transform(prevs)
 
-    return tf.data.Dataset.counter().map(element).prefetch(2)
+    return without_autotuning(tf.data.Dataset.counter().map(element).prefetch(2))
 
 
 def steps_per_execution(cfg: SinGANConfig, iterations: int | None = None) -> int:

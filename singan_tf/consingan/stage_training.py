@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ..scale_training import scheduled_adam, steps_per_execution
+from ..scale_training import scheduled_adam, steps_per_execution, without_autotuning
 from .config import ConSinGANConfig
 from .models import ConSinGANStage, copy_of
 
@@ -35,10 +35,6 @@ def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,
 
 
 def stage_dataset(real) -> tf.data.Dataset:
-    """A stage's training image [1, H, W, 3], repeated. tf.data's autotuning is off: a
-    constant has nothing to tune, and with it on, stage 4's step on a Zen 4 VM took 2.05 s
-    instead of 1.1 in 6 of 10 timed rounds (docs/performance.md, session 35)."""
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return (tf.data.Dataset.from_tensors(tf.constant(real, tf.float32)).repeat()
-            .with_options(options))
+    """A stage's training image [1, H, W, 3], repeated."""
+    return without_autotuning(
+        tf.data.Dataset.from_tensors(tf.constant(real, tf.float32)).repeat())
