@@ -19,7 +19,8 @@ import tensorflow as tf
 from . import model_dir as fmt
 from .config import FAST, SinGANConfig, config_from_manifest
 from .errors import ImageError, ModelDirError, ScaleDivergedError, SinGANError
-from .health import COLOUR_DRIFT_WARNING, ScaleHealth, colour_drift, colour_turned, psnr
+from .health import (COLOUR_DRIFT_WARNING, TOLERANCE, ScaleHealth, colour_drift, colour_turned,
+                     psnr)
 from .images import contact_sheet, load_image, save_png, to_uint8
 from .progress import ScaleProgress, StopOnNonFinite, format_seconds
 from .pyramid import real_pyramid, resize
@@ -48,6 +49,7 @@ class PyramidTrainer:
 
     family = "singan"  # the model family it trains (the config's)
     level = "scale"  # what the model's levels are called in messages
+    health_tolerance = TOLERANCE  # of the health check (health.py)
 
     def __init__(self, model_dir, config: SinGANConfig = FAST, preset: str = "custom",
                  seed: int = 0, callbacks=(), verbose: int = 1, tensorboard: bool = True,
@@ -284,14 +286,16 @@ class PyramidTrainer:
         with `rec_input`, or else the scale's own reconstruction input.
         Returns (scale, history, reconstruction, health)."""
         failed = []
-        windowed = self._windowed(n, tuple(real.shape[:2]))
+        size = tuple(real.shape[:2])
+        windowed, strict = self._windowed(n, size), self._checks_strictly(n, size)
         for attempt, lr_factor in enumerate(RETRY_LR_FACTORS):
             self.current_attempt = attempt
             scale, history = train(attempt, lr_factor)
             reconstruction = scale.reconstruct()[0]
             given = scale.reconstruction_input() if rec_input is None else rec_input
             health = ScaleHealth.measure(real, reconstruction, given, n,
-                                         self.config.iterations(n), windowed)
+                                         self.config.iterations(n), strict,
+                                         self.health_tolerance)
             if health.healthy:
                 return scale, history, reconstruction, health
             failed.append({"seed": self._scale_seed(n, attempt), "lr_factor": lr_factor,
@@ -305,17 +309,22 @@ class PyramidTrainer:
                 retry = (f"; retraining it with seed {self._scale_seed(n, attempt + 1)}, "
                          f"{RETRY_LR_FACTORS[attempt + 1]:g}x the learning rate{renorm} "
                          f"(attempt {attempt + 2} of {len(RETRY_LR_FACTORS)})")
-            self._log(f"warning: scale {n} diverged: {health.describe()}{retry}")
+            self._log(f"warning: {self.level} {n} diverged: {health.describe()}{retry}")
         raise ScaleDivergedError(
-            f"scale {n} diverged in all {len(RETRY_LR_FACTORS)} attempts (last: "
-            f"{health.describe()}), so it was not written; the {n} finished scale(s) are kept "
-            f"in {self.model_dir}: continue with --resume, on this CPU perhaps with "
+            f"{self.level} {n} diverged in all {len(RETRY_LR_FACTORS)} attempts (last: "
+            f"{health.describe()}), so it was not written; the {n} finished {self.level}(s) "
+            f"are kept in {self.model_dir}: continue with --resume, on this CPU perhaps with "
             f"TF_ENABLE_ONEDNN_OPTS=0 (docs/performance.md; the attempts are listed under "
             f"'failed_attempts' in {fmt.MANIFEST})")
 
     def _windowed(self, n, size) -> bool:
         """Whether scale n trains on windows of its image (see SinGANScale)."""
         return self.config.training_size(size, n) != size
+
+    def _checks_strictly(self, n, size) -> bool:
+        """Whether scale n's health check uses the strict floor (health.py): windowed scales,
+        whose G normalizes by frozen statistics, the collapse's mechanism."""
+        return self._windowed(n, size)
 
     def _train_scale(self, n, sizes, real, rec_prev, amp, z_opt, frozen, discriminator,
                      attempt, lr_factor):

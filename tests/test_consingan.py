@@ -11,12 +11,15 @@ from click.testing import CliRunner
 
 import singan_tf
 from singan_tf import machine
+from singan_tf import model_dir as fmt
 from singan_tf.cli import main
 from singan_tf.config import parse_overrides
 from singan_tf.consingan.config import CONSINGAN, ConSinGANConfig
-from singan_tf.consingan.models import ConSinGANStage, GrowingGenerator, copy_of, critic
+from singan_tf.consingan.models import (ConSinGANStage, GrowingGenerator, copy_of, critic,
+                                        upsample)
 from singan_tf.consingan.stage_training import stage_dataset
 from singan_tf.errors import SinGANError
+from singan_tf.health import STAGE_TOLERANCE, ScaleHealth
 from singan_tf.export import export
 from singan_tf.pyramid import consingan_spec
 from singan_tf.tasks import animate, paint2image
@@ -200,6 +203,59 @@ def test_a_mixed_bfloat16_fit_saves_float32_models(tiny_image, tmp_path):
     for generator in [model.pyramid.generator, loaded.pyramid.generator]:
         assert {layer.compute_dtype for layer in generator.bodies[1].layers} == {"float32"}
     np.testing.assert_array_equal(loaded.sample(2, seed=3), model.sample(2, seed=3))
+
+
+def test_each_stage_is_checked_against_the_coarser_reconstruction_upsampled(consingan_dir):
+    manifest = json.loads((consingan_dir / "singan.json").read_text())
+    reals = fmt.load_reals(consingan_dir, 3)
+    amps = [s["noise_amp"] for s in manifest["scales"]]
+    for k in (1, 2):
+        below = fmt.load_scale(consingan_dir, k - 1, discriminator=False).generator
+        z_opts = [np.load(fmt.scale_dir(consingan_dir, j) / "z_opt.npy") for j in range(k)]
+        given = upsample(below([a * z for a, z in zip(amps, z_opts)]), reals[k].shape[:2])
+        error = float(np.mean(np.square(given.numpy()[0] - reals[k])))
+        assert manifest["scales"][k]["input_error"] == pytest.approx(error, rel=1e-4)
+
+
+def test_stage_health_thresholds():
+    """Recorded ConSinGAN stages (MSE): LSUN 3's stage 3 that melted the church, 0.00514
+    from an input at 0.00266, passes SinGAN's tolerance and fails the stages'; LSUN 8's
+    healthy finest stage, 0.00184 from 0.00444, passes."""
+    real = np.zeros((16, 16, 3))
+    given = real + np.sqrt(0.00266)
+    melted = real + np.sqrt(0.00514)
+    assert ScaleHealth.measure(real, melted, given, 3, 2000, True).healthy
+    assert not ScaleHealth.measure(real, melted, given, 3, 2000, True, STAGE_TOLERANCE).healthy
+    assert ScaleHealth.measure(real, melted, given, 3, 100, True, STAGE_TOLERANCE).healthy  # brief
+    assert ScaleHealth.measure(real, real + np.sqrt(0.00184), real + np.sqrt(0.00444), 5, 500,
+                               True, STAGE_TOLERANCE).healthy
+
+
+class BreakStage(keras.callbacks.Callback):
+    """Saturates the tail of stage `stage`'s generator at the end of its first attempt."""
+
+    def __init__(self, trainer_ref, stage):
+        super().__init__()
+        self.trainer_ref, self.stage = trainer_ref, stage
+
+    def on_train_end(self, logs=None):
+        trainer = self.trainer_ref[0]
+        if trainer.current_scale == self.stage and trainer.current_attempt == 0:
+            self.model.generator.tail.bias.assign(tf.fill([3], 5.0))
+
+
+def test_a_broken_stage_is_detected_and_retrained(tiny_image, tmp_path, capsys):
+    holder = []
+    trainer = singan_tf.trainer.make_trainer(tmp_path / "m", TINY.replace(stages=2), seed=2,
+                                             verbose=1, tensorboard=False,
+                                             callbacks=[BreakStage(holder, stage=1)])
+    holder.append(trainer)
+    model = trainer.fit(tiny_image)
+    assert "warning: stage 1 diverged" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "m" / "singan.json").read_text())
+    assert [s["attempts"] for s in manifest["scales"]] == [1, 2]
+    assert manifest["scales"][1]["rec_error"] < manifest["scales"][1]["input_error"]
+    assert model.num_scales == 2
 
 
 def test_tasks_that_need_scales_say_so(consingan_model, tiny_image):

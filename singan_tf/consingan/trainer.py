@@ -14,11 +14,12 @@ import keras
 import numpy as np
 
 from .. import model_dir as fmt
+from ..health import STAGE_TOLERANCE
 from ..progress import format_seconds
 from ..singan import SinGAN
 from ..trainer import PyramidTrainer
 from .config import CONSINGAN, ConSinGANConfig
-from .models import GrowingGenerator, copy_of, critic
+from .models import GrowingGenerator, copy_of, critic, upsample
 from .stage_training import build_stage, stage_dataset
 from .trained import TrainedGrowingGenerator
 
@@ -28,6 +29,7 @@ class ConSinGANTrainer(PyramidTrainer):
 
     family = "consingan"
     level = "stage"
+    health_tolerance = STAGE_TOLERANCE
 
     def __init__(self, model_dir, config: ConSinGANConfig = CONSINGAN,
                  preset: str = "consingan", **kwargs):
@@ -48,17 +50,21 @@ class ConSinGANTrainer(PyramidTrainer):
             self.current_scale = k
             started = time.perf_counter()
             real = reals[k][None]
+            # What the health check compares stage k with: what the stages below it
+            # reconstruct, upsampled (stage 0, like SinGAN's scale 0, is given zeros).
+            given = (np.zeros_like(real) if generator is None else upsample(
+                generator([amp * z for amp, z in zip(amps, z_opts)]), sizes[k]).numpy())
             keras.utils.set_random_seed(self._scale_seed(k))  # the new weights drawn next
             generator = (GrowingGenerator(1, cfg.channels, cfg.convs_per_stage, cfg.leaky_slope)
                          if generator is None else generator.grown())
             z_opts.append(self._stage_z_opt(k, reals[0], generator.noise_shape(k, sizes[k], 1)))
             stage_critic = stage_critic or critic(cfg.channels, cfg.critic_layers,
                                                   cfg.leaky_slope)
-            # What stage k is given: the grown generator's reconstruction with no noise at
-            # stage k. Its noise is noise_amp_init x that reconstruction's RMSE (ConSinGAN's).
-            given = generator([amp * z for amp, z in zip(amps + [0.0], z_opts)]).numpy()
+            # Stage k's noise: noise_amp_init x the RMSE of the grown generator's
+            # reconstruction with no noise at stage k (ConSinGAN's).
+            grown = generator([amp * z for amp, z in zip(amps + [0.0], z_opts)]).numpy()
             amps.append(1.0 if k == 0 else
-                        cfg.noise_amp_init * math.sqrt(float(np.mean(np.square(given - real)))))
+                        cfg.noise_amp_init * math.sqrt(float(np.mean(np.square(grown - real)))))
 
             def train(attempt, lr_factor):
                 return self._train_stage(k, sizes, real, generator, stage_critic, z_opts, amps,
@@ -120,6 +126,9 @@ class ConSinGANTrainer(PyramidTrainer):
 
     def _windowed(self, n, size) -> bool:
         return False  # every stage trains on its whole image
+
+    def _checks_strictly(self, n, size) -> bool:
+        return True  # see health.py: a stage that adds nothing keeps its input's error
 
     def _work(self, n, size) -> float:
         return math.prod(size) * self.config.iterations(n)
