@@ -44,7 +44,6 @@ class ConSinGANConfig(ConfigFields):
     # Losses
     alpha: float = 10.0            # reconstruction weight
     gp_weight: float = 0.1
-    gp_every: int = 1              # the penalty on every n-th critic step, weighted up
     noise_amp_init: float = 0.1    # a stage's noise: this x the reconstruction RMSE before it
     # Speed
     steps_per_execution: int = 10
@@ -54,8 +53,7 @@ class ConSinGANConfig(ConfigFields):
 
     def __post_init__(self):
         for name in ["max_size", "min_size", "channels", "convs_per_stage", "iters_per_stage",
-                     "train_depth", "critic_steps", "generator_steps", "gp_every",
-                     "steps_per_execution"]:
+                     "train_depth", "critic_steps", "generator_steps", "steps_per_execution"]:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise SinGANError(f"config: {name} must be a positive integer, got {value!r}")

@@ -126,16 +126,12 @@ class ConSinGANStage(LossTrackers, keras.Model):
     weights, set before training. One iteration is ConSinGAN's: one fake, `critic_steps`
     WGAN-GP critic steps on it, then one generator gradient (adversarial + alpha x
     reconstruction) that every trained part's optimizer applies `generator_steps` times.
-    With gp_every = n > 1 only every n-th critic step takes the gradient penalty, weighted
-    up so that an iteration's penalty keeps its total (lazy regularization, as StyleGAN2's):
-    the penalty's double backward pass is a third of a fine stage's step.
     The trained parts (`trained_parts`): the bodies of `trained_stages`, the head with
     `train_head`, and the tail; `compile` takes an optimizer for each.
     """
 
     def __init__(self, generator, critic, sizes, trained_stages, train_head=False, alpha=10.0,
-                 gp_weight=0.1, critic_steps=3, generator_steps=3, gp_every=1, seed=None,
-                 **kwargs):
+                 gp_weight=0.1, critic_steps=3, generator_steps=3, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.generator, self.critic = generator, critic
         self.sizes = [tuple(int(v) for v in size) for size in sizes]
@@ -143,7 +139,6 @@ class ConSinGANStage(LossTrackers, keras.Model):
         self.train_head = bool(train_head)
         self.alpha, self.gp_weight = float(alpha), float(gp_weight)
         self.critic_steps, self.generator_steps = int(critic_steps), int(generator_steps)
-        self.gp_every = int(gp_every)
         self.seed = seed
         for k, body in enumerate(generator.bodies):
             body.trainable = k in self.trained_stages
@@ -206,13 +201,8 @@ class ConSinGANStage(LossTrackers, keras.Model):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([v.value for part in parts for v in part.trainable_variables])
             fake = self.generator(self.random_noises(1))
-            penalized = range(0, self.critic_steps, self.gp_every)
-            gp_weight = self.gp_weight * (self.critic_steps / len(penalized))
-            for step in range(self.critic_steps):
-                if step in penalized:
-                    d_loss, gp = self._critic_step(real, ops.stop_gradient(fake), gp_weight)
-                else:
-                    d_loss, _ = self._critic_step(real, ops.stop_gradient(fake))
+            for _ in range(self.critic_steps):
+                d_loss, gp = self._critic_step(real, ops.stop_gradient(fake))
             g_loss = -ops.mean(self.critic(fake))
             rec_loss = ops.mean(ops.square(self.reconstruct() - real))
             loss = g_loss + self.alpha * rec_loss
@@ -222,16 +212,12 @@ class ConSinGANStage(LossTrackers, keras.Model):
                 optimizer.apply(part_gradients, part.trainable_variables)
         return self._record_losses(d_loss, g_loss, rec_loss, gp)
 
-    def _critic_step(self, real, fake, gp_weight=None):
-        """One WGAN critic step; with the gradient penalty at `gp_weight` unless None."""
-        gp = None
+    def _critic_step(self, real, fake):
         with tf.GradientTape() as tape:
+            mix_weight = keras.random.uniform((), seed=self.seed_generator)
+            gp = gradient_penalty(self.critic, real, fake, mix_weight)
             d_loss = (ops.mean(self.critic(fake, training=True))
-                      - ops.mean(self.critic(real, training=True)))
-            if gp_weight is not None:
-                mix_weight = keras.random.uniform((), seed=self.seed_generator)
-                gp = gradient_penalty(self.critic, real, fake, mix_weight)
-                d_loss += gp_weight * gp
+                      - ops.mean(self.critic(real, training=True)) + self.gp_weight * gp)
         variables = self.critic.trainable_variables
         self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
         return d_loss, gp
@@ -244,7 +230,7 @@ class ConSinGANStage(LossTrackers, keras.Model):
                 "trained_stages": self.trained_stages, "train_head": self.train_head,
                 "alpha": self.alpha, "gp_weight": self.gp_weight,
                 "critic_steps": self.critic_steps, "generator_steps": self.generator_steps,
-                "gp_every": self.gp_every, "seed": self.seed}
+                "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):
