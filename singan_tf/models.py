@@ -172,14 +172,46 @@ def gradient_penalty(critic, real, fake, weight):
     The norm is per pixel, not per image (the official code's choice: 1-Lipschitz per
     patch). One interpolation weight for the whole image. `weight` is drawn by the caller.
     """
+    return ops.mean(_penalty_terms(critic, weight * real + (1.0 - weight) * fake))
+
+
+def windowed_gradient_penalty(critic, real, fake, weight, window: int, seed_generator):
+    """`gradient_penalty` averaged over a random window x window square of pixels instead
+    of the whole image: an estimate at a fraction of its double backward pass.
+
+    A pixel's term depends only on the scores whose receptive field holds it, so it is
+    exact when the critic sees the window plus 2 x `critic.pad` pixels each side; the
+    critic reads that (fixed-size) square, and where it touches the image's edge the terms
+    up to the edge are exact too. The whole image when it is no bigger than that square.
+    """
     mixed = weight * real + (1.0 - weight) * fake
+    margin = 2 * critic.pad
+    crops, exact = [], []
+    for length in (int(real.shape[1]), int(real.shape[2])):
+        size = min(window + 2 * margin, length)
+        start = (0 if size == length
+                 else keras.random.randint((), 0, length - size + 1, seed=seed_generator))
+        position = ops.arange(size)
+        exact.append(ops.logical_and(
+            ops.logical_or(position >= margin, ops.equal(start, 0)),
+            ops.logical_or(position < size - margin, ops.equal(start, length - size))))
+        crops.append((start, size))
+    (top, height), (left, width) = crops
+    terms = _penalty_terms(critic, ops.slice(mixed, [0, top, left, 0],
+                                             [mixed.shape[0], height, width, mixed.shape[3]]))
+    mask = ops.cast(ops.logical_and(exact[0][:, None], exact[1][None, :]), terms.dtype)
+    return ops.sum(terms * mask) / (ops.sum(mask) * terms.shape[0])
+
+
+def _penalty_terms(critic, mixed):
+    """(||dD/dx||_2 over channels - 1)^2 at each pixel of `mixed`: [B, H, W]."""
     with tf.GradientTape() as tape:
         tape.watch(mixed)
         scores = critic(mixed, training=True)
     grads = tape.gradient(scores, mixed)
     # The tiny epsilon keeps sqrt differentiable at an exactly-zero gradient.
     norms = ops.sqrt(ops.sum(ops.square(grads), axis=-1) + 1e-12)
-    return ops.mean(ops.square(norms - 1.0))
+    return ops.square(norms - 1.0)
 
 
 class LossTrackers:

@@ -20,6 +20,7 @@ from singan_tf.consingan.models import (ConSinGANStage, GrowingGenerator, copy_o
 from singan_tf.consingan.stage_training import stage_dataset
 from singan_tf.errors import SinGANError
 from singan_tf.health import STAGE_TOLERANCE, ScaleHealth
+from singan_tf.models import gradient_penalty, windowed_gradient_penalty
 from singan_tf.export import export
 from singan_tf.pyramid import consingan_spec
 from singan_tf.tasks import animate, paint2image
@@ -116,10 +117,11 @@ def test_mixed_bfloat16_copies_compute_in_bfloat16_and_answer_in_float32():
     assert scores.dtype == "float32" and scores.shape == (2, 12, 20, 1)
 
 
-def compiled_stage(generator, sizes, trained_stages, train_head, dtype_policy="float32"):
+def compiled_stage(generator, sizes, trained_stages, train_head, dtype_policy="float32",
+                   **options):
     keras.utils.set_random_seed(0)  # the critic's initial weights
     stage = ConSinGANStage(copy_of(generator, dtype_policy), copy_of(critic(8), dtype_policy),
-                           sizes, trained_stages, train_head, seed=0)
+                           sizes, trained_stages, train_head, seed=0, **options)
     adam = lambda: keras.optimizers.Adam(5e-4, beta_1=0.5)  # noqa: E731
     stage.compile(adam(), [adam() for _ in stage.trained_parts()])
     return stage
@@ -143,6 +145,51 @@ def test_stage_0_learns_to_reconstruct_the_coarsest_image(dtype_policy):
     after = float(tf.reduce_mean(tf.square(stage.reconstruct() - real)))
     assert after < 0.6 * before
     assert set(history.history) == {"d_loss", "g_loss", "rec_loss", "gp"}
+
+
+@pytest.mark.parametrize("top, left, rows, cols", [(6, 9, (16, 20), (19, 23)),
+                                                   (0, 0, (0, 14), (0, 14)),
+                                                   (16, 18, (26, 40), (28, 42))])
+def test_a_windowed_gradient_penalty_is_exact_over_its_window(monkeypatch, top, left, rows,
+                                                               cols):
+    """A 40x42 image under a 4 px window: the critic (5 convs, pad 5) reads 24 px squares,
+    whose terms are exact 10 px in from each side, or up to the image's edge."""
+    model = critic(8)
+    model.set_weights([tf.random.stateless_normal(w.shape, [3, i]) * 0.3  # gradients ~1
+                       for i, w in enumerate(model.get_weights())])
+    real, fake = (tf.random.stateless_normal((1, 40, 42, 3), [seed, 0]) for seed in (1, 2))
+    mixed = 0.3 * real + 0.7 * fake
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = model(mixed)
+    norms = tf.norm(tape.gradient(scores, mixed), axis=-1)[0]
+    expected = tf.reduce_mean(tf.square(norms[rows[0]:rows[1], cols[0]:cols[1]] - 1.0))
+    starts = iter([top, left])
+    monkeypatch.setattr(keras.random, "randint", lambda *args, **kwargs: next(starts))
+    windowed = windowed_gradient_penalty(model, real, fake, 0.3, 4, None)
+    np.testing.assert_allclose(windowed, expected, rtol=1e-5)
+    whole = windowed_gradient_penalty(model, real, fake, 0.3, 40, None)
+    np.testing.assert_allclose(whole, gradient_penalty(model, real, fake, 0.3), rtol=1e-6)
+
+
+def test_a_windowed_gradient_penalty_fit_is_seeded_and_learns():
+    real = tf.constant(make_image(16, 22)[None] / 127.5 - 1.0, tf.float32)
+
+    def fitted():
+        keras.utils.set_random_seed(0)
+        stage = compiled_stage(GrowingGenerator(1, channels=8), [(16, 22)], [0], True,
+                               gp_window=1)  # reads 16x21 of 16x22: windowed across
+        stage.z_opts[0].assign(real)
+        before = float(tf.reduce_mean(tf.square(stage.reconstruct() - real)))
+        fit_steps(stage, real, 300)
+        return before, stage.reconstruct(), stage.generator(stage.random_noises(2))
+
+    before, reconstruction, samples = fitted()
+    assert samples.shape == (2, 16, 22, 3)
+    assert float(tf.reduce_mean(tf.square(reconstruction - real))) < 0.6 * before
+    _, again, samples_again = fitted()
+    np.testing.assert_array_equal(again, reconstruction)
+    np.testing.assert_array_equal(samples_again, samples)
 
 
 def test_only_the_trained_parts_change():

@@ -44,6 +44,7 @@ class ConSinGANConfig(ConfigFields):
     # Losses
     alpha: float = 10.0            # reconstruction weight
     gp_weight: float = 0.1
+    gp_window: int = 0             # > 0: the penalty over a random window this wide (px)
     noise_amp_init: float = 0.1    # a stage's noise: this x the reconstruction RMSE before it
     # Speed
     steps_per_execution: int = 10
@@ -57,7 +58,7 @@ class ConSinGANConfig(ConfigFields):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise SinGANError(f"config: {name} must be a positive integer, got {value!r}")
-        for name in ["fine_stages", "fine_iters_per_stage"]:
+        for name in ["fine_stages", "fine_iters_per_stage", "gp_window"]:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise SinGANError(f"config: {name} must be a non-negative integer, "

@@ -8,7 +8,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from ..models import PACKAGE, Discriminator, LossTrackers, conv, gradient_penalty
+from ..models import (PACKAGE, Discriminator, LossTrackers, conv, gradient_penalty,
+                      windowed_gradient_penalty)
 
 
 def _pad(x, pixels: int):
@@ -126,12 +127,16 @@ class ConSinGANStage(LossTrackers, keras.Model):
     weights, set before training. One iteration is ConSinGAN's: one fake, `critic_steps`
     WGAN-GP critic steps on it, then one generator gradient (adversarial + alpha x
     reconstruction) that every trained part's optimizer applies `generator_steps` times.
+    gp_window > 0 takes the gradient penalty over a random window of that many pixels
+    square (`windowed_gradient_penalty`) where the image is bigger: its double backward
+    pass over the whole image is a third of a fine stage's step.
     The trained parts (`trained_parts`): the bodies of `trained_stages`, the head with
     `train_head`, and the tail; `compile` takes an optimizer for each.
     """
 
     def __init__(self, generator, critic, sizes, trained_stages, train_head=False, alpha=10.0,
-                 gp_weight=0.1, critic_steps=3, generator_steps=3, seed=None, **kwargs):
+                 gp_weight=0.1, critic_steps=3, generator_steps=3, gp_window=0, seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.generator, self.critic = generator, critic
         self.sizes = [tuple(int(v) for v in size) for size in sizes]
@@ -139,6 +144,7 @@ class ConSinGANStage(LossTrackers, keras.Model):
         self.train_head = bool(train_head)
         self.alpha, self.gp_weight = float(alpha), float(gp_weight)
         self.critic_steps, self.generator_steps = int(critic_steps), int(generator_steps)
+        self.gp_window = int(gp_window)
         self.seed = seed
         for k, body in enumerate(generator.bodies):
             body.trainable = k in self.trained_stages
@@ -215,7 +221,11 @@ class ConSinGANStage(LossTrackers, keras.Model):
     def _critic_step(self, real, fake):
         with tf.GradientTape() as tape:
             mix_weight = keras.random.uniform((), seed=self.seed_generator)
-            gp = gradient_penalty(self.critic, real, fake, mix_weight)
+            if self.gp_window:
+                gp = windowed_gradient_penalty(self.critic, real, fake, mix_weight,
+                                               self.gp_window, self.seed_generator)
+            else:
+                gp = gradient_penalty(self.critic, real, fake, mix_weight)
             d_loss = (ops.mean(self.critic(fake, training=True))
                       - ops.mean(self.critic(real, training=True)) + self.gp_weight * gp)
         variables = self.critic.trainable_variables
@@ -230,7 +240,7 @@ class ConSinGANStage(LossTrackers, keras.Model):
                 "trained_stages": self.trained_stages, "train_head": self.train_head,
                 "alpha": self.alpha, "gp_weight": self.gp_weight,
                 "critic_steps": self.critic_steps, "generator_steps": self.generator_steps,
-                "seed": self.seed}
+                "gp_window": self.gp_window, "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):

@@ -20,7 +20,8 @@ def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,
     stage = ConSinGANStage(copy_of(generator, policy), copy_of(critic, policy), sizes[:k + 1],
                            cfg.trained_stages(k), cfg.trains_head(k), alpha=cfg.alpha,
                            gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,
-                           generator_steps=cfg.generator_steps, seed=seed,
+                           generator_steps=cfg.generator_steps, gp_window=cfg.gp_window,
+                           seed=seed,
                            name=f"consingan_stage_{k:02d}")
 
     def adam(lr, steps_per_iteration):
