@@ -7,10 +7,11 @@ published SinGAN and ConSinGAN samples with the reference metrics script.
 
 Long (minutes per image): run it in the background, not in CI. Each fit and its samples
 are kept under OUT, so a second run only does what is missing. Every fit runs as its own
-`singan-tf fit` process (its wall clock and peak RSS are recorded). SWD and diversity come
-from the reference script; NIQE and the noise level from singan_tf.naturalness (which
-agrees with the reference script's --niqe, tested), for ours, both published models and
-the real image itself. Writes OUT/table.md (one row per image, ours next to the published
+`singan-tf fit` process (its wall clock and peak RSS are recorded); the table's "train min"
+is the manifest's training time of every scale, including those an interrupted earlier run
+trained. SWD and diversity come from the reference script; NIQE and the noise level from
+singan_tf.naturalness (which agrees with the reference script's --niqe, tested), for ours,
+both published models and the real image itself. Writes OUT/table.md (one row per image, ours next to the published
 models), OUT/results.json and a contact sheet per image, OUT/sheets/NAME.jpg: a row each
 for ours, SinGAN and ConSinGAN, every row the real image and then 4 samples.
 """
@@ -58,7 +59,7 @@ def fit_and_sample(real: Path, out: Path, args) -> dict:
             command = [*CLI, "fit", "-o", model_dir, "--resume", "--no-tensorboard"]
         start = time.perf_counter()
         peak_rss = run(command)
-        record_path.write_text(json.dumps({"fit_seconds": time.perf_counter() - start,
+        record_path.write_text(json.dumps({"run_seconds": time.perf_counter() - start,
                                            "peak_rss_mib_largest_process": peak_rss}))
     if len(list(sample_dir.glob("*.png"))) < args.num:
         manifest = json.loads((model_dir / "singan.json").read_text())
@@ -67,7 +68,8 @@ def fit_and_sample(real: Path, out: Path, args) -> dict:
         run([*CLI, "sample", model_dir, "-o", sample_dir, "-n", args.num,
              "--seed", args.seed, "--scale-h", real_height / height,
              "--scale-w", real_width / width])
-    return json.loads(record_path.read_text())
+    train_seconds = json.loads((model_dir / "singan.json").read_text())["train_seconds"]
+    return {**json.loads(record_path.read_text()), "train_seconds": train_seconds}
 
 
 def score(eval_script: Path, real: Path, fakes, json_path: Path) -> dict:
@@ -105,7 +107,7 @@ def write_sheet(real: Path, rows: dict, path: Path) -> None:
 def markdown_table(rows, means, preset) -> str:
     models = ["ours"] + list(PUBLISHED)
     names = {"ours": f"singan-tf {preset}", "singan": "SinGAN", "consingan": "ConSinGAN"}
-    head = ["image", "fit min"] + [f"{metric} {names[m]}" for metric in METRICS for m in models]
+    head = ["image", "train min"] + [f"{metric} {names[m]}" for metric in METRICS for m in models]
     head += ["niqe real", "noise_sigma real"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     digits = {"swd": 4, "swd_centered": 4, "diversity": 3, "niqe": 1, "noise_sigma": 2}
@@ -116,9 +118,9 @@ def markdown_table(rows, means, preset) -> str:
                    for metric in ("niqe", "noise_sigma")])
 
     for row in rows:
-        lines.append(f"| {row['image']} | {row['fit_seconds'] / 60:.1f} | "
+        lines.append(f"| {row['image']} | {row['train_seconds'] / 60:.1f} | "
                      + " | ".join(cells(row)) + " |")
-    lines.append(f"| **mean** | {means['fit_seconds'] / 60:.1f} | "
+    lines.append(f"| **mean** | {means['train_seconds'] / 60:.1f} | "
                  + " | ".join(f"**{c}**" for c in cells(means)) + " |")
     return "\n".join(lines) + "\n"
 
@@ -161,7 +163,7 @@ def main():
                     args.out / "sheets" / f"{real.stem}.jpg")
         rows.append(row)
         print(json.dumps(row), flush=True)
-    means = {"fit_seconds": float(np.mean([r["fit_seconds"] for r in rows]))}
+    means = {"train_seconds": float(np.mean([r["train_seconds"] for r in rows]))}
     for model in ["ours", *PUBLISHED]:
         means[model] = {metric: float(np.mean([r[model][metric] for r in rows]))
                         for metric in METRICS}
