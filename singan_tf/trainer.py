@@ -282,14 +282,18 @@ class PyramidTrainer:
         """Train scale n until it passes the health check (health.py): each failed attempt
         is logged, recorded in the manifest and retried with another seed, a lower
         learning rate and (windowed scales) G's BatchNorm renormalized; after the last one
-        the fit stops with the finished scales kept. The check compares the reconstruction
-        with `rec_input`, or else the scale's own reconstruction input.
-        Returns (scale, history, reconstruction, health)."""
-        failed = []
+        the fit stops with the finished scales kept. A resumed fit goes on after the
+        attempts its manifest records as failed (training is deterministic on a CPU, so a
+        failed attempt would fail again), or from the first when all of them failed. The
+        check compares the reconstruction with `rec_input`, or else the scale's own
+        reconstruction input. Returns (scale, history, reconstruction, health)."""
+        failed = list(manifest.get("failed_attempts", {}).get(str(n), []))
+        if len(failed) >= len(RETRY_LR_FACTORS):
+            failed = []
         size = tuple(real.shape[:2])
         windowed, strict = self._windowed(n, size), self._checks_strictly(n, size)
-        for attempt, lr_factor in enumerate(RETRY_LR_FACTORS):
-            self.current_attempt = attempt
+        for attempt in range(len(failed), len(RETRY_LR_FACTORS)):
+            self.current_attempt, lr_factor = attempt, RETRY_LR_FACTORS[attempt]
             scale, history = train(attempt, lr_factor)
             reconstruction = scale.reconstruct()[0]
             given = scale.reconstruction_input() if rec_input is None else rec_input

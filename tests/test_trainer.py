@@ -340,6 +340,20 @@ def test_a_diverged_scale_is_detected_and_retrained(last_scale_untrained, capsys
     assert psnr(float(np.mean(np.square(rec - real)))) > 16.0  # the healthy retrain was kept
 
 
+def test_a_fit_stopped_during_a_retry_resumes_at_the_next_attempt(last_scale_untrained,
+                                                                   capsys):
+    """Training is deterministic on a CPU: repeating the recorded failure would waste it."""
+    manifest = json.loads((last_scale_untrained / MANIFEST).read_text())
+    manifest["failed_attempts"] = {"2": [{"seed": 1, "lr_factor": RETRY_LR_FACTORS[0]}]}
+    (last_scale_untrained / MANIFEST).write_text(json.dumps(manifest))
+    trainer, callback = resume_with_sabotage(last_scale_untrained, attempts=0)
+    trainer.fit(resume=True)
+    assert list(callback.renormalizes) == [1]  # only the second attempt ran
+    assert "attempt 2" in capsys.readouterr().out
+    manifest = json.loads((last_scale_untrained / MANIFEST).read_text())
+    assert manifest["scales"][2]["attempts"] == 2 and "failed_attempts" not in manifest
+
+
 def test_a_scale_that_turns_the_colours_is_reported(last_scale_untrained, capsys,
                                                      monkeypatch):
     """No tiny fit turns its colours, so the threshold is lowered below any drift."""
