@@ -11,9 +11,10 @@ are kept under OUT, so a second run only does what is missing. Every fit runs as
 is the manifest's training time of every scale, including those an interrupted earlier run
 trained. SWD and diversity come from the reference script; NIQE and the noise level from
 singan_tf.naturalness (which agrees with the reference script's --niqe, tested), for ours,
-both published models and the real image itself. Writes OUT/table.md (one row per image, ours next to the published
-models), OUT/results.json and a contact sheet per image, OUT/sheets/NAME.jpg: a row each
-for ours, SinGAN and ConSinGAN, every row the real image and then 4 samples.
+both published models and the real image itself. Writes OUT/table.md (one row per image,
+ours next to the published models), OUT/results.json and a contact sheet per image,
+OUT/sheets/NAME.jpg: a row each for ours, SinGAN and ConSinGAN, every row the real image
+and then 4 samples.
 """
 from __future__ import annotations
 
