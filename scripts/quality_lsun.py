@@ -62,15 +62,14 @@ def fit_and_sample(real: Path, out: Path, args) -> dict:
         peak_rss = run(command)
         record_path.write_text(json.dumps({"run_seconds": time.perf_counter() - start,
                                            "peak_rss_mib_largest_process": peak_rss}))
+    manifest = json.loads((model_dir / "singan.json").read_text())
     if len(list(sample_dir.glob("*.png"))) < args.num:
-        manifest = json.loads((model_dir / "singan.json").read_text())
         height, width = manifest["sizes"][-1]
         real_width, real_height = Image.open(real).size
         run([*CLI, "sample", model_dir, "-o", sample_dir, "-n", args.num,
              "--seed", args.seed, "--scale-h", real_height / height,
              "--scale-w", real_width / width])
-    train_seconds = json.loads((model_dir / "singan.json").read_text())["train_seconds"]
-    return {**json.loads(record_path.read_text()), "train_seconds": train_seconds}
+    return {**json.loads(record_path.read_text()), "train_seconds": manifest["train_seconds"]}
 
 
 def score(eval_script: Path, real: Path, fakes, json_path: Path) -> dict:
