@@ -30,8 +30,8 @@ import tensorflow as tf
 
 import singan_tf
 from singan_tf import machine
-from singan_tf.consingan.models import GrowingGenerator, critic
-from singan_tf.consingan.stage_training import build_stage, stage_dataset
+from singan_tf.consingan.models import critic
+from singan_tf.consingan.stage_training import build_stage, first_generator, stage_dataset
 from singan_tf.images import load_image
 from singan_tf.model_dir import read_manifest
 from singan_tf.scale_training import (build_scale, compile_scale, random_path_dataset,
@@ -118,7 +118,7 @@ def time_scale(cfg, n, size, timed_iters):
 def time_stage(cfg, k, sizes, timed_iters):
     """A ConSinGAN stage's step, built as the trainer builds it, on random weights."""
     keras.utils.set_random_seed(0)
-    generator = GrowingGenerator(1, cfg.channels, cfg.convs_per_stage, cfg.leaky_slope)
+    generator = first_generator(cfg)
     for _ in range(k):
         generator = generator.grown()
     stage = build_stage(cfg.replace(steps_per_execution=1), k, sizes, generator,

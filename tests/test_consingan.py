@@ -17,7 +17,7 @@ from singan_tf.config import parse_overrides
 from singan_tf.consingan.config import CONSINGAN, ConSinGANConfig
 from singan_tf.consingan.models import (ConSinGANStage, GrowingGenerator, copy_of, critic,
                                         upsample)
-from singan_tf.consingan.stage_training import stage_dataset
+from singan_tf.consingan.stage_training import first_generator, stage_dataset
 from singan_tf.errors import SinGANError
 from singan_tf.health import STAGE_TOLERANCE, ScaleHealth
 from singan_tf.models import gradient_penalty, windowed_gradient_penalty
@@ -59,6 +59,8 @@ def test_config_checks_its_values():
         CONSINGAN.replace(crop_size=64)
     with pytest.raises(SinGANError, match="dtype_policy must be one of"):
         CONSINGAN.replace(dtype_policy="float16")
+    with pytest.raises(SinGANError, match="align_corners must be true or false"):
+        CONSINGAN.replace(align_corners="yes")
     # as --set gives them: JSON values, and bare strings
     assert parse_overrides(["dtype_policy=mixed_bfloat16", "lr_scale=0.2"]) == \
         {"dtype_policy": "mixed_bfloat16", "lr_scale": 0.2}
@@ -172,24 +174,59 @@ def test_a_windowed_gradient_penalty_is_exact_over_its_window(monkeypatch, top, 
     np.testing.assert_allclose(whole, gradient_penalty(model, real, fake, 0.3), rtol=1e-6)
 
 
-def test_a_windowed_gradient_penalty_fit_is_seeded_and_learns():
-    real = tf.constant(make_image(16, 22)[None] / 127.5 - 1.0, tf.float32)
-
+def assert_a_fit_is_seeded_and_learns(new_stage, real, steps):
+    """`new_stage()` builds a compiled stage ready to fit `real` (an option under test):
+    its samples have the image's shape, its reconstruction error falls, and a second fit
+    from the same seed ends with the same weights."""
     def fitted():
         keras.utils.set_random_seed(0)
-        stage = compiled_stage(GrowingGenerator(1, channels=8), [(16, 22)], [0], True,
-                               gp_window=1)  # reads 16x21 of 16x22: windowed across
-        stage.z_opts[0].assign(real)
+        stage = new_stage()
         before = float(tf.reduce_mean(tf.square(stage.reconstruct() - real)))
-        fit_steps(stage, real, 300)
+        fit_steps(stage, real, steps)
         return before, stage.reconstruct(), stage.generator(stage.random_noises(2))
 
     before, reconstruction, samples = fitted()
-    assert samples.shape == (2, 16, 22, 3)
+    assert samples.shape == (2, *real.shape[1:])
     assert float(tf.reduce_mean(tf.square(reconstruction - real))) < 0.6 * before
     _, again, samples_again = fitted()
     np.testing.assert_array_equal(again, reconstruction)
     np.testing.assert_array_equal(samples_again, samples)
+
+
+def test_a_windowed_gradient_penalty_fit_is_seeded_and_learns():
+    real = tf.constant(make_image(16, 22)[None] / 127.5 - 1.0, tf.float32)
+
+    def new_stage():
+        stage = compiled_stage(GrowingGenerator(1, channels=8), [(16, 22)], [0], True,
+                               gp_window=1)  # reads 16x21 of 16x22: windowed across
+        stage.z_opts[0].assign(real)
+        return stage
+
+    assert_a_fit_is_seeded_and_learns(new_stage, real, 300)
+
+
+def test_corner_aligned_upsampling_is_seeded_learns_and_is_kept(tmp_path):
+    """align_corners (ConSinGAN's resize): a two-stage fit keeps its shapes, is seeded and
+    reconstructs better; the generator keeps the option when grown, copied and saved."""
+    generator = first_generator(TINY.replace(channels=8, align_corners=True)).grown()
+    assert generator.align_corners and copy_of(generator).align_corners
+    generator.save(tmp_path / "g.keras")
+    assert keras.saving.load_model(tmp_path / "g.keras").align_corners
+    sizes = [(16, 22), (22, 30)]
+    noises = random_noises(generator, sizes)
+    half_pixel = copy_of(generator)
+    half_pixel.align_corners = False
+    assert not np.allclose(generator(noises), half_pixel(noises), rtol=1e-3, atol=0)
+    real = tf.constant(make_image(22, 30)[None] / 127.5 - 1.0, tf.float32)
+
+    def new_stage():
+        stage = compiled_stage(generator, sizes, [0, 1], True)
+        stage.z_opts[0].assign(tf.image.resize(real, sizes[0]))
+        stage.z_opts[1].assign(tf.random.stateless_normal(stage.z_opts[1].shape, [1, 2]))
+        stage.noise_amps.assign([1.0, 0.1])
+        return stage
+
+    assert_a_fit_is_seeded_and_learns(new_stage, real, 200)
 
 
 def test_only_the_trained_parts_change():

@@ -27,6 +27,7 @@ class ConSinGANConfig(ConfigFields):
     channels: int = 64             # of every conv and of the feature maps between stages
     convs_per_stage: int = 3       # each stage's body; the critic has this + 2
     leaky_slope: float = 0.05
+    align_corners: bool = False    # upsample feature maps as ConSinGAN's PyTorch code does
     # Optimisation
     iters_per_stage: int = 2000
     fine_stages: int = 0           # the last this many stages train fine_iters_per_stage
@@ -63,6 +64,9 @@ class ConSinGANConfig(ConfigFields):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise SinGANError(f"config: {name} must be a non-negative integer, "
                                   f"got {value!r}")
+        if not isinstance(self.align_corners, bool):
+            raise SinGANError(f"config: align_corners must be true or false, "
+                              f"got {self.align_corners!r}")
         if not isinstance(self.stages, int) or self.stages < 2:
             raise SinGANError(f"config: stages must be an integer of at least 2, "
                               f"got {self.stages!r}")

@@ -16,10 +16,18 @@ def _pad(x, pixels: int):
     return ops.pad(x, [[0, 0], [pixels, pixels], [pixels, pixels], [0, 0]])
 
 
-def upsample(features, size):
+def upsample(features, size, align_corners=False):
     """Bicubic resize of feature maps, not clipped: they are not images. Resized in
-    float32 and returned in their own dtype: TF has no bicubic gradient in bfloat16."""
-    resized = tf.image.resize(ops.cast(features, "float32"), size, method="bicubic")
+    float32 and returned in their own dtype: TF has no bicubic gradient in bfloat16.
+
+    align_corners: as ConSinGAN's PyTorch code resizes (corner pixels aligned, cubic
+    a = -0.75) instead of TF's half-pixel centres and Keys' a = -0.5.
+    """
+    features32 = ops.cast(features, "float32")
+    if align_corners:
+        resized = tf.raw_ops.ResizeBicubic(images=features32, size=size, align_corners=True)
+    else:
+        resized = tf.image.resize(features32, size, method="bicubic")
     return ops.cast(resized, features.dtype)
 
 
@@ -38,10 +46,11 @@ class GrowingGenerator(keras.Model):
     """
 
     def __init__(self, num_stages=1, channels=64, convs_per_stage=3, leaky_slope=0.05,
-                 **kwargs):
+                 align_corners=False, **kwargs):
         super().__init__(**kwargs)
         self.num_stages, self.channels = int(num_stages), int(channels)
         self.convs_per_stage, self.leaky_slope = int(convs_per_stage), float(leaky_slope)
+        self.align_corners = bool(align_corners)  # how its feature maps are upsampled
         self.head = self._block(["head_conv"], ["head_act"], "head", 3)
         self.bodies = [self._block([f"stage{k}_conv{i}" for i in range(convs_per_stage)],
                                    [f"stage{k}_act{i}" for i in range(convs_per_stage)],
@@ -75,17 +84,21 @@ class GrowingGenerator(keras.Model):
         # Stage 0's maps are upsampled by 2 px, as ConSinGAN's, which keeps its samples'
         # borders from repeating one pattern; padded up to what the body's convs eat.
         size = tf.shape(noises[0])[1:3]
-        x = self.bodies[0](_pad(upsample(x, size + 2), pad - 1))
+        x = self.bodies[0](_pad(self._upsample(x, size + 2), pad - 1))
         for body, noise in zip(self.bodies[1:], noises[1:]):
             size = tf.shape(noise)[1:3] - 2 * pad
-            x = body(upsample(x, size + 2 * pad) + noise) + upsample(x, size)
+            x = body(self._upsample(x, size + 2 * pad) + noise) + self._upsample(x, size)
         return ops.cast(ops.tanh(self.tail(_pad(x, 1))), "float32")
+
+    def _upsample(self, features, size):
+        return upsample(features, size, self.align_corners)
 
     def grown(self) -> "GrowingGenerator":
         """This generator with one more stage, whose body starts as a copy of the last
         one's (ConSinGAN's): a new stage begins by doing what the one below it learned."""
         bigger = GrowingGenerator(self.num_stages + 1, self.channels, self.convs_per_stage,
-                                  self.leaky_slope, name=self.name, dtype=self.dtype_policy)
+                                  self.leaky_slope, self.align_corners, name=self.name,
+                                  dtype=self.dtype_policy)
         for new, old in zip([bigger.head, *bigger.bodies, bigger.tail],
                             [self.head, *self.bodies, self.bodies[-1], self.tail]):
             new.set_weights(old.get_weights())
@@ -94,7 +107,7 @@ class GrowingGenerator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "num_stages": self.num_stages,
                 "channels": self.channels, "convs_per_stage": self.convs_per_stage,
-                "leaky_slope": self.leaky_slope}
+                "leaky_slope": self.leaky_slope, "align_corners": self.align_corners}
 
 
 def critic(channels=64, layers=5, leaky_slope=0.05) -> Discriminator:

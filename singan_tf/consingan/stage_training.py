@@ -7,7 +7,13 @@ import tensorflow as tf
 
 from ..scale_training import scheduled_adam, steps_per_execution, without_autotuning
 from .config import ConSinGANConfig
-from .models import ConSinGANStage, copy_of
+from .models import ConSinGANStage, GrowingGenerator, copy_of
+
+
+def first_generator(cfg: ConSinGANConfig) -> GrowingGenerator:
+    """The generator of stage 0, new weights; each later stage grows it by one."""
+    return GrowingGenerator(1, cfg.channels, cfg.convs_per_stage, cfg.leaky_slope,
+                            cfg.align_corners)
 
 
 def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,

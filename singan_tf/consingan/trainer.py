@@ -19,8 +19,8 @@ from ..progress import format_seconds
 from ..singan import SinGAN
 from ..trainer import PyramidTrainer
 from .config import CONSINGAN, ConSinGANConfig
-from .models import GrowingGenerator, copy_of, critic, upsample
-from .stage_training import build_stage, stage_dataset
+from .models import copy_of, critic, upsample
+from .stage_training import build_stage, first_generator, stage_dataset
 from .trained import TrainedGrowingGenerator
 
 
@@ -55,8 +55,7 @@ class ConSinGANTrainer(PyramidTrainer):
             given = (np.zeros_like(real) if generator is None else upsample(
                 generator([amp * z for amp, z in zip(amps, z_opts)]), sizes[k]).numpy())
             keras.utils.set_random_seed(self._scale_seed(k))  # the new weights drawn next
-            generator = (GrowingGenerator(1, cfg.channels, cfg.convs_per_stage, cfg.leaky_slope)
-                         if generator is None else generator.grown())
+            generator = first_generator(cfg) if generator is None else generator.grown()
             z_opts.append(self._stage_z_opt(k, reals[0], generator.noise_shape(k, sizes[k], 1)))
             stage_critic = stage_critic or critic(cfg.channels, cfg.critic_layers,
                                                   cfg.leaky_slope)
