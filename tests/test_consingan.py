@@ -177,7 +177,7 @@ def test_a_windowed_gradient_penalty_is_exact_over_its_window(monkeypatch, top, 
 def assert_a_fit_is_seeded_and_learns(new_stage, real, steps):
     """`new_stage()` builds a compiled stage ready to fit `real` (an option under test):
     its samples have the image's shape, its reconstruction error falls, and a second fit
-    from the same seed ends with the same weights."""
+    from the same seed draws the same reconstruction and samples."""
     def fitted():
         keras.utils.set_random_seed(0)
         stage = new_stage()
