@@ -30,8 +30,8 @@ import tensorflow as tf
 
 import singan_tf
 from singan_tf import machine
-from singan_tf.consingan.models import critic
-from singan_tf.consingan.stage_training import build_stage, first_generator, stage_dataset
+from singan_tf.consingan.stage_training import (build_stage, first_critic, first_generator,
+                                                stage_dataset)
 from singan_tf.images import load_image
 from singan_tf.model_dir import read_manifest
 from singan_tf.scale_training import (build_scale, compile_scale, random_path_dataset,
@@ -122,8 +122,7 @@ def time_stage(cfg, k, sizes, timed_iters):
     for _ in range(k):
         generator = generator.grown()
     stage = build_stage(cfg.replace(steps_per_execution=1), k, sizes, generator,
-                        critic(cfg.channels, cfg.critic_layers, cfg.leaky_slope), seed=0,
-                        iterations=1)
+                        first_critic(cfg), seed=0, iterations=1)
     real = tf.random.uniform((1, *sizes[k], 3), -1, 1)
     return time_steps(stage, stage_dataset(real), timed_iters)
 

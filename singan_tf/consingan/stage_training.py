@@ -1,19 +1,26 @@
 """A ConSinGAN stage's GAN and its data, built as the trainer trains it: one home for the
-stage's trained parts, learning rates and dtype policy, used by the trainer and the
-benchmark."""
+stage-0 networks, the stage's trained parts, learning rates and dtype policy, used by the
+trainer and the benchmark."""
 from __future__ import annotations
 
 import tensorflow as tf
 
+from ..models import Discriminator
 from ..scale_training import scheduled_adam, steps_per_execution, without_autotuning
 from .config import ConSinGANConfig
 from .models import ConSinGANStage, GrowingGenerator, copy_of
+from .models import critic as patch_critic  # build_stage's `critic` is the stage's own
 
 
 def first_generator(cfg: ConSinGANConfig) -> GrowingGenerator:
     """The generator of stage 0, new weights; each later stage grows it by one."""
     return GrowingGenerator(1, cfg.channels, cfg.convs_per_stage, cfg.leaky_slope,
                             cfg.align_corners)
+
+
+def first_critic(cfg: ConSinGANConfig) -> Discriminator:
+    """The critic of stage 0, new weights; each later stage goes on training it."""
+    return patch_critic(cfg.channels, cfg.critic_layers, cfg.leaky_slope)
 
 
 def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,

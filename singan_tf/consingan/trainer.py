@@ -19,8 +19,8 @@ from ..progress import format_seconds
 from ..singan import SinGAN
 from ..trainer import PyramidTrainer
 from .config import CONSINGAN, ConSinGANConfig
-from .models import copy_of, critic, upsample
-from .stage_training import build_stage, first_generator, stage_dataset
+from .models import copy_of, upsample
+from .stage_training import build_stage, first_critic, first_generator, stage_dataset
 from .trained import TrainedGrowingGenerator
 
 
@@ -57,8 +57,7 @@ class ConSinGANTrainer(PyramidTrainer):
             keras.utils.set_random_seed(self._scale_seed(k))  # the new weights drawn next
             generator = first_generator(cfg) if generator is None else generator.grown()
             z_opts.append(self._stage_z_opt(k, reals[0], generator.noise_shape(k, sizes[k], 1)))
-            stage_critic = stage_critic or critic(cfg.channels, cfg.critic_layers,
-                                                  cfg.leaky_slope)
+            stage_critic = stage_critic or first_critic(cfg)
             # Stage k's noise: noise_amp_init x the RMSE of the grown generator's
             # reconstruction with no noise at stage k (ConSinGAN's).
             grown = generator([amp * z for amp, z in zip(amps + [0.0], z_opts)]).numpy()
