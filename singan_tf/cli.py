@@ -11,7 +11,7 @@ import click
 
 from . import config as configs
 from .errors import SinGANError
-from .health import colour_turned
+from .health import colour_turned, layout_lost
 from .limits import (CLI_MAX_PIXELS, MAX_ANIMATION_FRAMES, SERVING_MAX_PIXELS,
                      SERVING_MAX_REQUEST_BYTES)
 
@@ -587,8 +587,8 @@ def info(model_dir, as_json):
 
 
 def _reconstruction_summary(scale: dict) -> str:
-    """PSNR of the scale's reconstruction against its real image, with retries and a
-    colour drift above the trainer's warning (health.py) if any."""
+    """PSNR of the scale's reconstruction against its real image, with retries, and a
+    colour drift or layout error above the trainer's warnings (health.py) if any."""
     if scale.get("rec_error") is None:
         return "- (not recorded by this model's version)"
     text = (f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}, "
@@ -597,6 +597,9 @@ def _reconstruction_summary(scale: dict) -> str:
         text += f", after {scale['attempts'] - 1} diverged attempt(s)"
     if colour_turned(scale.get("colour_drift")):
         text += f"; moved the samples' colours by {scale['colour_drift']:.1f} levels"
+    if layout_lost(scale.get("layout_error")):
+        text += (f"; samples {scale['layout_error']:.1f}x further from the photo than "
+                 f"from one another")
     return text
 
 

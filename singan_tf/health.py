@@ -31,6 +31,12 @@ constant output would score) and a floor:
 A scale can also pass that check and still turn the samples' colours (a teal cast over a
 church, session 24: 1.5x its input's error). `colour_drift` measures how far a scale moved
 its samples' colours away from the photo's; above `COLOUR_DRIFT_WARNING` the trainer warns.
+
+A ConSinGAN stage can pass it too while its samples draw another scene: its reconstruction
+path is right, its sampling path not. LSUN 1 with seed 0 drew forest above and below a
+river of sky from stage 0 on, while stages 1-3 reconstructed the photo at 35-36 dB.
+`layout_error` asks whether the photo could be one of the samples; above `LAYOUT_WARNING`
+the ConSinGAN trainer warns.
 """
 from __future__ import annotations
 
@@ -48,6 +54,11 @@ SHORT_FIT_ITERATIONS = 200
 # and pink at the finest scale, green and magenta fringes at scale 1); the scales above 0
 # of 18 other LSUN fits at most 3.4 (docs/performance.md).
 COLOUR_DRIFT_WARNING = 5.0
+# layout_error of 16 samples of ConSinGAN fits cut after 2..6 stages (docs/performance.md,
+# session 41): 0.13-1.08 on the healthy fits of LSUN 1-5, one other church layout
+# included; 6.4-12.8 for LSUN 1's forest-river-forest, 4.0 for a church drawn as a texture.
+LAYOUT_WARNING = 2.0
+SPREAD_FLOOR = 0.25
 _QUANTILES = np.linspace(0.005, 0.995, 199)
 
 
@@ -72,6 +83,25 @@ def colour_distance(images, real) -> float:
         return [x[:, c] - (x.sum(axis=1) - x[:, c]) / 2 for c in range(3)]
     return max(float(np.mean(np.abs(np.quantile(a, _QUANTILES) - np.quantile(b, _QUANTILES))))
                for a, b in zip(excesses(images), excesses(real)))
+
+
+def layout_error(samples, real) -> float:
+    """How much further `samples` ([N, h, w, 3], N >= 2) lie from the photo `real`
+    ([h, w, 3]) of their size than from one another (mean squared errors, pixel by
+    pixel): about 1 when the photo could be one of them, whatever their diversity or
+    texture. Their spread counts as at least `SPREAD_FLOOR` times the photo's variance, so
+    that near-identical samples a little off the photo do not count as another scene."""
+    samples, real = np.asarray(samples, np.float64), np.asarray(real, np.float64)
+    flat = np.mean(np.square(real - real.mean(axis=(0, 1))))  # a flat image's error
+    off_photo = np.mean(np.square(samples - real))
+    spread = 2 * np.mean(np.var(samples, axis=0, ddof=1))  # the mean over pairs
+    return float(off_photo / max(spread, SPREAD_FLOOR * flat, 1e-12))
+
+
+def layout_lost(error) -> bool:
+    """Whether a stage's recorded layout error calls for the warning (None: a SinGAN
+    scale, or a model written before the check existed)."""
+    return error is not None and error > LAYOUT_WARNING
 
 
 def colour_drift(outputs, inputs, real) -> float:

@@ -138,13 +138,16 @@ def test_info_on_a_corrupt_model(tmp_path):
     assert_user_error(run("info", tmp_path / "m"), "corrupt")
 
 
-def test_info_shows_a_scale_that_turned_the_colours(model_copy):
+@pytest.mark.parametrize("index, field, value, shown", [
+    (2, "colour_drift", 7.5, "moved the samples' colours by 7.5 levels"),
+    (1, "layout_error", 6.4, "samples 6.4x further from the photo than")])
+def test_info_shows_a_scale_the_trainer_warned_about(model_copy, index, field, value, shown):
     manifest = json.loads((model_copy / "singan.json").read_text())
-    manifest["scales"][2]["colour_drift"] = 7.5
+    manifest["scales"][index][field] = value
     (model_copy / "singan.json").write_text(json.dumps(manifest))
     lines = run("info", model_copy).output.splitlines()
-    flagged = [line for line in lines if "moved the samples' colours by 7.5 levels" in line]
-    assert len(flagged) == 1 and flagged[0].split()[0] == "2"
+    flagged = [line for line in lines if shown in line]
+    assert len(flagged) == 1 and flagged[0].split()[0] == str(index)
 
 
 def test_info_reads_back_every_file_it_lists(model_copy):

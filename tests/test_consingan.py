@@ -2,6 +2,7 @@
 export and CLI, on tiny images (3 stages of 16-40 px, 16 channels, a few dozen
 iterations)."""
 import json
+import math
 
 import keras
 import numpy as np
@@ -19,7 +20,7 @@ from singan_tf.consingan.models import (ConSinGANStage, GrowingGenerator, copy_o
                                         upsample)
 from singan_tf.consingan.stage_training import first_generator, stage_dataset
 from singan_tf.errors import SinGANError
-from singan_tf.health import STAGE_TOLERANCE, ScaleHealth
+from singan_tf.health import LAYOUT_WARNING, STAGE_TOLERANCE, ScaleHealth, layout_error
 from singan_tf.models import gradient_penalty, windowed_gradient_penalty
 from singan_tf.export import export
 from singan_tf.pyramid import consingan_spec
@@ -259,6 +260,7 @@ def test_fit_draws_samples_of_the_trained_size(consingan_model, consingan_dir):
     kept = consingan_model.sample(2, start_scale=2, seed=4)
     assert np.abs(kept.astype(int) - samples[:2]).mean() > 0
     assert consingan_model.reconstruct().shape == (34, 40, 3)
+    assert all(0 < s["layout_error"] < math.inf for s in manifest["scales"])
 
 
 def test_a_resumed_fit_draws_what_an_uninterrupted_one_does(consingan_model, tiny_image,
@@ -340,6 +342,34 @@ def test_a_broken_stage_is_detected_and_retrained(tiny_image, tmp_path, capsys):
     assert [s["attempts"] for s in manifest["scales"]] == [1, 2]
     assert manifest["scales"][1]["rec_error"] < manifest["scales"][1]["input_error"]
     assert model.num_scales == 2
+
+
+def test_layout_error_tells_the_photos_layout_from_another_scene():
+    """A landscape as LSUN 1: sky over forest over river. Samples with the bands swapped
+    (forest above and below the sky, as that fit's) score above the warning; samples of
+    the photo's scene, or of a texture like the photo, about 1 or less."""
+    sky, forest, river = [0.3, 0.5, 0.9], [-0.5, 0.1, -0.6], [0.8, 0.7, 0.6]
+    photo = np.tile(np.repeat(np.array([sky, forest, river]), 10, axis=0)[:, None], (1, 20, 1))
+    rng = np.random.default_rng(0)
+    alike = photo + rng.normal(0, 0.05, (4, *photo.shape))
+    swapped = photo[np.r_[10:20, 0:10, 10:20]] + rng.normal(0, 0.05, (4, *photo.shape))
+    texture = rng.normal(0, 0.3, (5, *photo.shape))  # the photo is the first
+    assert layout_error(np.stack([photo, photo]), photo) == 0
+    assert layout_error(alike, photo) < 0.1
+    assert layout_error(texture[1:], texture[0]) == pytest.approx(1, abs=0.1)
+    assert layout_error(swapped, photo) > LAYOUT_WARNING
+
+
+def test_a_stage_whose_samples_leave_the_photos_layout_is_reported(tiny_image, tmp_path,
+                                                                   capsys, monkeypatch):
+    """The threshold is lowered below any error: whether a tiny fit's samples keep its
+    photo's layout after a few iterations is not what this checks."""
+    monkeypatch.setattr("singan_tf.health.LAYOUT_WARNING", -math.inf)
+    singan_tf.fit(tiny_image, tmp_path / "m", TINY.replace(stages=2, iters_per_stage=10),
+                  seed=2, verbose=1, tensorboard=False)
+    out = capsys.readouterr().out
+    assert "warning: stage 0's samples lie" in out and "further from the photo" in out
+    assert "look at previews/scale_01.png" in out
 
 
 def test_tasks_that_need_scales_say_so(consingan_model, tiny_image):

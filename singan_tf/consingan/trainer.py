@@ -14,10 +14,10 @@ import keras
 import numpy as np
 
 from .. import model_dir as fmt
-from ..health import STAGE_TOLERANCE
+from ..health import STAGE_TOLERANCE, layout_error, layout_lost
 from ..progress import format_seconds
 from ..singan import SinGAN
-from ..trainer import PyramidTrainer
+from ..trainer import COLOUR_SAMPLES, PREVIEW_SAMPLES, PyramidTrainer
 from .config import CONSINGAN, ConSinGANConfig
 from .models import copy_of, upsample
 from .stage_training import build_stage, first_critic, first_generator, stage_dataset
@@ -76,20 +76,28 @@ class ConSinGANTrainer(PyramidTrainer):
             fmt.save_scale(self.model_dir, k, generator, stage_critic, z_opts[k])
             seconds = time.perf_counter() - started
             losses = {name: float(v[-1]) for name, v in history.history.items()}
+            trained = TrainedGrowingGenerator(generator, amps, z_opts, sizes[:k + 1])
+            samples = generator(trained.noises(self._scale_seed(k), COLOUR_SAMPLES,
+                                               sizes[:k + 1])).numpy()
+            layout = round(layout_error(samples, reals[k]), 3)
             manifest["scales"].append({"index": k, "size": list(sizes[k]),
                                        "channels": cfg.channels, "noise_amp": amps[k],
                                        "dtype_policy": trained_in,
                                        "train_seconds": round(seconds, 2),
                                        "final_losses": losses, **health.to_dict(),
+                                       "layout_error": layout,
                                        "attempts": self.current_attempt + 1})
             manifest.pop("failed_attempts", None)
             manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
-            trained = TrainedGrowingGenerator(generator, amps, z_opts, sizes[:k + 1])
-            samples = generator(trained.noises(self._scale_seed(k), 4, sizes[:k + 1]))
-            self._save_preview(k, reconstruction, reals[k], samples.numpy())
+            self._save_preview(k, reconstruction, reals[k], samples[:PREVIEW_SAMPLES])
             self._log(f"stage {k}: {format_seconds(seconds)}, {health.describe()}, "
                       f"noise_amp {amps[k]:.4f}")
+            if layout_lost(layout):
+                self._log(f"warning: stage {k}'s samples lie {layout:.1f}x further from the "
+                          f"photo than from one another (healthy stages: about 1): they may "
+                          f"draw another scene; look at previews/scale_{k:02d}.png, another "
+                          f"--seed may draw the photo's")
         self.current_scale = None
         if len(manifest["scales"]) < total:
             return None
