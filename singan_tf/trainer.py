@@ -29,8 +29,10 @@ from .singan import SinGAN, load
 from .trained_pyramid import Pyramid, TrainedScale
 
 PREVIEW_SAMPLES = 4
-COLOUR_SAMPLES = 16  # the colour check's samples; the preview shows the first ones. With 4,
-                     # a healthy scale's drift varied by +-3 levels from seed to seed
+# The samples drawn after each scale for its checks (colour drift; ConSinGAN's layout
+# error); the preview shows the first ones. With 4, a healthy scale's colour drift varied
+# by +-3 levels from seed to seed.
+CHECK_SAMPLES = 16
 # A scale that fails the health check (health.py) is trained again from its initial
 # weights with another seed and these factors on the learning rates, then the fit stops.
 # Retries also renormalize G's BatchNorm on windowed scales (see SinGANScale): no windowed
@@ -392,14 +394,14 @@ class PyramidTrainer:
 
     def _preview_samples(self, n, pyramid: Pyramid, real):
         """Scale n's preview samples, and how far scale n moved the colours of
-        `COLOUR_SAMPLES` samples away from the photo's (health.colour_drift; None at scale
+        `CHECK_SAMPLES` samples away from the photo's (health.colour_drift; None at scale
         0, which has no input to compare)."""
         seed = self._scale_seed(n)
         if n == 0:
             return pyramid.run(seed, PREVIEW_SAMPLES, pyramid.sizes), None
-        inputs = resize(pyramid.coarser(n).run(seed, COLOUR_SAMPLES, pyramid.sizes[:n]),
+        inputs = resize(pyramid.coarser(n).run(seed, CHECK_SAMPLES, pyramid.sizes[:n]),
                         pyramid.sizes[n])
-        samples = pyramid.run(seed, COLOUR_SAMPLES, pyramid.sizes, start_scale=n,
+        samples = pyramid.run(seed, CHECK_SAMPLES, pyramid.sizes, start_scale=n,
                               first_input=inputs)
         drift = round(colour_drift(samples.numpy(), inputs.numpy(), real), 2)
         return samples[:PREVIEW_SAMPLES], drift

@@ -17,7 +17,7 @@ from .. import model_dir as fmt
 from ..health import STAGE_TOLERANCE, layout_error, layout_lost
 from ..progress import format_seconds
 from ..singan import SinGAN
-from ..trainer import COLOUR_SAMPLES, PREVIEW_SAMPLES, PyramidTrainer
+from ..trainer import CHECK_SAMPLES, PREVIEW_SAMPLES, PyramidTrainer
 from .config import CONSINGAN, ConSinGANConfig
 from .models import copy_of, upsample
 from .stage_training import build_stage, first_critic, first_generator, stage_dataset
@@ -77,7 +77,7 @@ class ConSinGANTrainer(PyramidTrainer):
             seconds = time.perf_counter() - started
             losses = {name: float(v[-1]) for name, v in history.history.items()}
             trained = TrainedGrowingGenerator(generator, amps, z_opts, sizes[:k + 1])
-            samples = generator(trained.noises(self._scale_seed(k), COLOUR_SAMPLES,
+            samples = generator(trained.noises(self._scale_seed(k), CHECK_SAMPLES,
                                                sizes[:k + 1])).numpy()
             layout = round(layout_error(samples, reals[k]), 3)
             manifest["scales"].append({"index": k, "size": list(sizes[k]),
