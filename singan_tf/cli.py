@@ -588,16 +588,20 @@ def info(model_dir, as_json):
 
 def _reconstruction_summary(scale: dict) -> str:
     """PSNR of the scale's reconstruction against its real image, with retries, and a
-    colour drift or layout error above the trainer's warnings (health.py) if any."""
+    tries that drew another scene, and a colour drift or layout error above the trainer's
+    warnings (health.py) if any."""
     if scale.get("rec_error") is None:
         return "- (not recorded by this model's version)"
     text = (f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}, "
             f"input {scale['input_error']:.4f})")
     if scale.get("attempts", 1) > 1:
         text += f", after {scale['attempts'] - 1} diverged attempt(s)"
+    if scale.get("rejected_layout_errors"):
+        text += (f", kept of {len(scale['rejected_layout_errors']) + 1} tries (the others "
+                 f"drew another scene)")
     if colour_turned(scale.get("colour_drift")):
         text += f"; moved the samples' colours by {scale['colour_drift']:.1f} levels"
-    if layout_lost(scale.get("layout_error")):
+    if layout_lost(scale.get("layout_error"), scale["index"]):
         text += (f"; samples {scale['layout_error']:.1f}x further from the photo than "
                  f"from one another")
     return text

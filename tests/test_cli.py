@@ -140,7 +140,8 @@ def test_info_on_a_corrupt_model(tmp_path):
 
 @pytest.mark.parametrize("index, field, value, shown", [
     (2, "colour_drift", 7.5, "moved the samples' colours by 7.5 levels"),
-    (1, "layout_error", 6.4, "samples 6.4x further from the photo than")])
+    (1, "layout_error", 6.4, "samples 6.4x further from the photo than"),
+    (0, "rejected_layout_errors", [12.8, 6.1], "kept of 3 tries (the others drew another")])
 def test_info_shows_a_scale_the_trainer_warned_about(model_copy, index, field, value, shown):
     manifest = json.loads((model_copy / "singan.json").read_text())
     manifest["scales"][index][field] = value

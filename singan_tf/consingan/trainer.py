@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 
 from .. import model_dir as fmt
-from ..health import STAGE_TOLERANCE, layout_error, layout_lost
+from ..health import STAGE_TOLERANCE, ScaleHealth, layout_error, layout_lost
 from ..progress import format_seconds
 from ..singan import SinGAN
 from ..trainer import CHECK_SAMPLES, PREVIEW_SAMPLES, PyramidTrainer
@@ -22,6 +23,33 @@ from .config import CONSINGAN, ConSinGANConfig
 from .models import copy_of, upsample
 from .stage_training import build_stage, first_critic, first_generator, stage_dataset
 from .trained import TrainedGrowingGenerator
+
+# Stage 0 draws the layout that the stages above refine. LSUN 1 (session 41) drew another
+# scene with two of three seeds, so a stage 0 whose samples lose the photo's layout is
+# retrained from new weights, up to this many tries in all; the nearest to it is kept.
+LAYOUT_TRIES = 3
+
+
+@dataclass
+class FittedStage:
+    """One trained try at a stage, float32, with what the manifest and preview need."""
+    generator: keras.Model
+    critic: keras.Model
+    z_opts: list
+    amps: list
+    history: keras.callbacks.History
+    reconstruction: np.ndarray
+    health: ScaleHealth
+    samples: np.ndarray  # CHECK_SAMPLES of them
+    layout: float  # health.layout_error of the samples
+    trained_in: str  # the dtype policy it computed in
+    attempts: int  # how many times it was trained until healthy
+
+
+def _far_from_the_photo(k, layout) -> str:
+    healthy = "up to about 4 at stage 0" if k == 0 else "about 1"
+    return (f"stage {k}'s samples lie {layout:.1f}x further from the photo than from one "
+            f"another (healthy: {healthy})")
 
 
 class ConSinGANTrainer(PyramidTrainer):
@@ -49,55 +77,42 @@ class ConSinGANTrainer(PyramidTrainer):
         for k in range(done, stop):
             self.current_scale = k
             started = time.perf_counter()
-            real = reals[k][None]
-            # What the health check compares stage k with: what the stages below it
-            # reconstruct, upsampled (stage 0, like SinGAN's scale 0, is given zeros).
-            given = (np.zeros_like(real) if generator is None else upsample(
-                generator([amp * z for amp, z in zip(amps, z_opts)]), sizes[k]).numpy())
-            keras.utils.set_random_seed(self._scale_seed(k))  # the new weights drawn next
-            generator = first_generator(cfg) if generator is None else generator.grown()
-            z_opts.append(self._stage_z_opt(k, reals[0], generator.noise_shape(k, sizes[k], 1)))
-            stage_critic = stage_critic or first_critic(cfg)
-            # Stage k's noise: noise_amp_init x the RMSE of the grown generator's
-            # reconstruction with no noise at stage k (ConSinGAN's).
-            grown = generator([amp * z for amp, z in zip(amps + [0.0], z_opts)]).numpy()
-            amps.append(1.0 if k == 0 else
-                        cfg.noise_amp_init * math.sqrt(float(np.mean(np.square(grown - real)))))
-
-            def train(attempt, lr_factor):
-                return self._train_stage(k, sizes, real, generator, stage_critic, z_opts, amps,
-                                         attempt, lr_factor)
-            stage, history, reconstruction, health = self._train_until_healthy(
-                k, train, reals[k], manifest, rec_input=given)
-            # Saved and sampled in float32 whatever the stage trained in (recorded below).
-            trained_in = stage.generator.dtype_policy.name
-            generator = copy_of(stage.generator, "float32")
-            stage_critic = copy_of(stage.critic, "float32")
+            fitted, rejected = self._fit_stage(k, sizes, reals, generator, stage_critic,
+                                               z_opts, amps, manifest), []
+            while k == 0 and layout_lost(fitted.layout, k) and len(rejected) + 1 < LAYOUT_TRIES:
+                self._log(f"warning: {_far_from_the_photo(k, fitted.layout)}, another scene; "
+                          f"retraining it from new weights (try {len(rejected) + 2} of "
+                          f"{LAYOUT_TRIES})")
+                rejected.append(fitted)
+                manifest.pop("failed_attempts", None)  # each try has its own attempts
+                fitted = self._fit_stage(k, sizes, reals, generator, stage_critic, z_opts,
+                                         amps, manifest, weights_try=len(rejected))
+            if rejected:  # all tries drew another scene: the nearest to the photo's stays
+                fitted = min(rejected + [fitted], key=lambda f: f.layout)
+            generator, stage_critic = fitted.generator, fitted.critic
+            z_opts, amps = fitted.z_opts, fitted.amps
             fmt.save_scale(self.model_dir, k, generator, stage_critic, z_opts[k])
             seconds = time.perf_counter() - started
-            losses = {name: float(v[-1]) for name, v in history.history.items()}
-            trained = TrainedGrowingGenerator(generator, amps, z_opts, sizes[:k + 1])
-            samples = generator(trained.noises(self._scale_seed(k), CHECK_SAMPLES,
-                                               sizes[:k + 1])).numpy()
-            layout = round(layout_error(samples, reals[k]), 3)
+            losses = {name: float(v[-1]) for name, v in fitted.history.history.items()}
             manifest["scales"].append({"index": k, "size": list(sizes[k]),
                                        "channels": cfg.channels, "noise_amp": amps[k],
-                                       "dtype_policy": trained_in,
+                                       "dtype_policy": fitted.trained_in,
                                        "train_seconds": round(seconds, 2),
-                                       "final_losses": losses, **health.to_dict(),
-                                       "layout_error": layout,
-                                       "attempts": self.current_attempt + 1})
+                                       "final_losses": losses, **fitted.health.to_dict(),
+                                       "layout_error": fitted.layout,
+                                       "rejected_layout_errors": [f.layout for f in rejected],
+                                       "attempts": fitted.attempts})
             manifest.pop("failed_attempts", None)
             manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
-            self._save_preview(k, reconstruction, reals[k], samples[:PREVIEW_SAMPLES])
-            self._log(f"stage {k}: {format_seconds(seconds)}, {health.describe()}, "
+            self._save_preview(k, fitted.reconstruction, reals[k],
+                               fitted.samples[:PREVIEW_SAMPLES])
+            self._log(f"stage {k}: {format_seconds(seconds)}, {fitted.health.describe()}, "
                       f"noise_amp {amps[k]:.4f}")
-            if layout_lost(layout):
-                self._log(f"warning: stage {k}'s samples lie {layout:.1f}x further from the "
-                          f"photo than from one another (healthy stages: about 1): they may "
-                          f"draw another scene; look at previews/scale_{k:02d}.png, another "
-                          f"--seed may draw the photo's")
+            if layout_lost(fitted.layout, k):
+                self._log(f"warning: {_far_from_the_photo(k, fitted.layout)}: they may draw "
+                          f"another scene; look at previews/scale_{k:02d}.png, another --seed "
+                          f"may draw the photo's")
         self.current_scale = None
         if len(manifest["scales"]) < total:
             return None
@@ -105,6 +120,42 @@ class ConSinGANTrainer(PyramidTrainer):
                   f"-> {self.model_dir}")
         return SinGAN(manifest, TrainedGrowingGenerator(generator, amps, z_opts, sizes), reals,
                       path=self.model_dir)
+
+    def _fit_stage(self, k, sizes, reals, generator, stage_critic, z_opts, amps, manifest,
+                   weights_try=0) -> FittedStage:
+        """Grow `generator` (None: new stage-0 weights, drawn with the seed of
+        `weights_try`) by stage k, train it until healthy and draw its check samples."""
+        cfg = self.config
+        real = reals[k][None]
+        # What the health check compares stage k with: what the stages below it
+        # reconstruct, upsampled (stage 0, like SinGAN's scale 0, is given zeros).
+        given = (np.zeros_like(real) if generator is None else upsample(
+            generator([amp * z for amp, z in zip(amps, z_opts)]), sizes[k]).numpy())
+        keras.utils.set_random_seed(self._scale_seed(k, weights_try))  # the new weights
+        generator = first_generator(cfg) if generator is None else generator.grown()
+        z_opts = z_opts + [self._stage_z_opt(k, reals[0],
+                                             generator.noise_shape(k, sizes[k], 1))]
+        stage_critic = stage_critic or first_critic(cfg)
+        # Stage k's noise: noise_amp_init x the RMSE of the grown generator's
+        # reconstruction with no noise at stage k (ConSinGAN's).
+        grown = generator([amp * z for amp, z in zip(amps + [0.0], z_opts)]).numpy()
+        amps = amps + [1.0 if k == 0 else
+                       cfg.noise_amp_init * math.sqrt(float(np.mean(np.square(grown - real))))]
+
+        def train(attempt, lr_factor):
+            return self._train_stage(k, sizes, real, generator, stage_critic, z_opts, amps,
+                                     attempt, lr_factor)
+        stage, history, reconstruction, health = self._train_until_healthy(
+            k, train, reals[k], manifest, rec_input=given)
+        # Saved and sampled in float32 whatever the stage trained in (recorded).
+        generator = copy_of(stage.generator, "float32")
+        trained = TrainedGrowingGenerator(generator, amps, z_opts, sizes[:k + 1])
+        samples = generator(trained.noises(self._scale_seed(k), CHECK_SAMPLES,
+                                           sizes[:k + 1])).numpy()
+        return FittedStage(generator, copy_of(stage.critic, "float32"), z_opts, amps, history,
+                           reconstruction, health, samples,
+                           round(layout_error(samples, reals[k]), 3),
+                           stage.generator.dtype_policy.name, self.current_attempt + 1)
 
     def _stage_z_opt(self, k, coarsest_real, shape) -> np.ndarray:
         """Stage k's fixed reconstruction noise of `shape`: the coarsest real image at
