@@ -283,7 +283,7 @@ class PyramidTrainer:
     def _train_until_healthy(self, n, train, real, manifest, rec_input=None):
         """Train scale n until it passes the health check (health.py): each failed attempt
         is logged, recorded in the manifest and retried with another seed, a lower
-        learning rate and (windowed scales) G's BatchNorm renormalized; after the last one
+        learning rate and what `_retry_change` says; after the last one
         the fit stops with the finished scales kept. A resumed fit goes on after the
         attempts its manifest records as failed (training is deterministic on a CPU, so a
         failed attempt would fail again), or from the first when all of them failed. The
@@ -293,7 +293,7 @@ class PyramidTrainer:
         if len(failed) >= len(RETRY_LR_FACTORS):
             failed = []
         size = tuple(real.shape[:2])
-        windowed, strict = self._windowed(n, size), self._checks_strictly(n, size)
+        strict = self._checks_strictly(n, size)
         for attempt in range(len(failed), len(RETRY_LR_FACTORS)):
             self.current_attempt, lr_factor = attempt, RETRY_LR_FACTORS[attempt]
             scale, history = train(attempt, lr_factor)
@@ -310,10 +310,9 @@ class PyramidTrainer:
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
             retry = ""
             if attempt + 1 < len(RETRY_LR_FACTORS):
-                renorm = (", G's BatchNorm renormalized" if windowed
-                          and self.config.generator_normalized(n) else "")
                 retry = (f"; retraining it with seed {self._scale_seed(n, attempt + 1)}, "
-                         f"{RETRY_LR_FACTORS[attempt + 1]:g}x the learning rate{renorm} "
+                         f"{RETRY_LR_FACTORS[attempt + 1]:g}x the learning rate"
+                         f"{self._retry_change(n, size)} "
                          f"(attempt {attempt + 2} of {len(RETRY_LR_FACTORS)})")
             self._log(f"warning: {self.level} {n} diverged: {health.describe()}{retry}")
         raise ScaleDivergedError(
@@ -322,6 +321,12 @@ class PyramidTrainer:
             f"are kept in {self.model_dir}: continue with --resume, on this CPU perhaps with "
             f"TF_ENABLE_ONEDNN_OPTS=0 (docs/performance.md; the attempts are listed under "
             f"'failed_attempts' in {fmt.MANIFEST})")
+
+    def _retry_change(self, n, size) -> str:
+        """What else a retry of scale n changes, for the log: G's BatchNorm renormalized
+        on a windowed scale."""
+        normalized = self._windowed(n, size) and self.config.generator_normalized(n)
+        return ", G's BatchNorm renormalized" if normalized else ""
 
     def _windowed(self, n, size) -> bool:
         """Whether scale n trains on windows of its image (see SinGANScale)."""

@@ -332,16 +332,22 @@ class BreakStage(keras.callbacks.Callback):
             self.model.generator.tail.bias.assign(tf.fill([3], 5.0))
 
 
-def test_a_broken_stage_is_detected_and_retrained(tiny_image, tmp_path, capsys):
+@pytest.mark.parametrize("dtype_policy", ["float32", "mixed_bfloat16"])
+def test_a_broken_stage_is_detected_and_retrained_in_float32(tiny_image, tmp_path, capsys,
+                                                             dtype_policy):
     holder = []
-    trainer = singan_tf.trainer.make_trainer(tmp_path / "m", TINY.replace(stages=2), seed=2,
-                                             verbose=1, tensorboard=False,
+    config = TINY.replace(stages=2, dtype_policy=dtype_policy)
+    trainer = singan_tf.trainer.make_trainer(tmp_path / "m", config, seed=2, verbose=1,
+                                             tensorboard=False,
                                              callbacks=[BreakStage(holder, stage=1)])
     holder.append(trainer)
     model = trainer.fit(tiny_image)
-    assert "warning: stage 1 diverged" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "warning: stage 1 diverged" in out
+    assert ("the learning rate, in float32 (attempt 2" in out) == (dtype_policy != "float32")
     manifest = json.loads((tmp_path / "m" / "singan.json").read_text())
     assert [s["attempts"] for s in manifest["scales"]] == [1, 2]
+    assert [s["dtype_policy"] for s in manifest["scales"]] == [dtype_policy, "float32"]
     assert manifest["scales"][1]["rec_error"] < manifest["scales"][1]["input_error"]
     assert model.num_scales == 2
 

@@ -24,12 +24,13 @@ def first_critic(cfg: ConSinGANConfig) -> Discriminator:
 
 
 def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,
-                iterations: int, lr_factor: float = 1.0) -> ConSinGANStage:
+                iterations: int, lr_factor: float = 1.0,
+                dtype_policy: str | None = None) -> ConSinGANStage:
     """Stage k's GAN, compiled: copies of `generator` (grown to k + 1 stages) and `critic`
-    computing under the config's `compute_policy()` (a retry starts from the same
-    weights), one Adam per trained part. The newest stage learns at lr_g, each older one
+    computing under `dtype_policy`, by default the config's `compute_policy()` (a retry
+    starts from the same weights), one Adam per trained part. The newest stage learns at lr_g, each older one
     lr_scale times the next, the head as old as stage 0, the tail at lr_g (ConSinGAN's)."""
-    policy = cfg.compute_policy()
+    policy = dtype_policy or cfg.compute_policy()
     stage = ConSinGANStage(copy_of(generator, policy), copy_of(critic, policy), sizes[:k + 1],
                            cfg.trained_stages(k), cfg.trains_head(k), alpha=cfg.alpha,
                            gp_weight=cfg.gp_weight, critic_steps=cfg.critic_steps,

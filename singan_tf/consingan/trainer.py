@@ -167,19 +167,25 @@ class ConSinGANTrainer(PyramidTrainer):
 
     def _train_stage(self, k, sizes, real, generator, stage_critic, z_opts, amps, attempt,
                      lr_factor):
-        """One attempt at stage k (see build_stage). Returns (stage, history)."""
+        """One attempt at stage k (see build_stage); a retry computes in float32.
+        Returns (stage, history)."""
         cfg = self.config
         seed = self._scale_seed(k, attempt)
         keras.utils.set_random_seed(seed)
         iterations = cfg.iterations(k)
         stage = build_stage(cfg, k, sizes, generator, stage_critic, seed, iterations,
-                            lr_factor)
+                            lr_factor, dtype_policy="float32" if attempt else None)
         stage.noise_amps.assign(amps)
         for weight, z_opt in zip(stage.z_opts, z_opts):
             weight.assign(z_opt)
         history = stage.fit(stage_dataset(real), epochs=1, steps_per_epoch=iterations, verbose=0,
                             shuffle=False, callbacks=self._scale_callbacks(k, sizes, attempt))
         return stage, history
+
+    def _retry_change(self, n, size) -> str:
+        # bfloat16 stages went NaN at once, at any learning rate, on an Intel CPU with AMX
+        # (docs/performance.md, session 42)
+        return ", in float32" if self.config.compute_policy() != "float32" else ""
 
     def _windowed(self, n, size) -> bool:
         return False  # every stage trains on its whole image
