@@ -396,6 +396,23 @@ def test_a_stage_0_that_leaves_the_photos_layout_is_retrained_and_reported(tiny_
     assert model.sample(2, seed=1).shape == (2, 34, 40, 3)
 
 
+def test_a_stage_0_retrained_into_the_photos_layout_still_tells_the_user(tiny_image,
+                                                                         tmp_path, capsys,
+                                                                         monkeypatch):
+    """Two tries score as another scene, the third passes: it is kept, the others are
+    recorded, and the log says so (the kept one may be a jumble the check cannot see)."""
+    scores = iter([12.3, 12.8, 1.4, 0.5])  # stage 0's three tries, then stage 1
+    monkeypatch.setattr("singan_tf.consingan.trainer.layout_error", lambda *_: next(scores))
+    singan_tf.fit(tiny_image, tmp_path / "m", TINY.replace(stages=2, iters_per_stage=10),
+                  seed=2, verbose=1, tensorboard=False)
+    out = capsys.readouterr().out
+    assert "stage 0 drew another scene in 2 of 3 tries; kept one 1.4x" in out
+    assert "samples lie" not in out.split("kept one")[1]  # no warning about the kept one
+    stage_0, stage_1 = json.loads((tmp_path / "m" / "singan.json").read_text())["scales"]
+    assert stage_0["rejected_layout_errors"] == [12.3, 12.8]
+    assert (stage_0["layout_error"], stage_1["layout_error"]) == (1.4, 0.5)
+
+
 def test_tasks_that_need_scales_say_so(consingan_model, tiny_image):
     with pytest.raises(SinGANError, match="needs a SinGAN model"):
         paint2image(consingan_model, tiny_image, start_scale=1)

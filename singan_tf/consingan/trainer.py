@@ -24,9 +24,9 @@ from .models import copy_of, upsample
 from .stage_training import build_stage, first_critic, first_generator, stage_dataset
 from .trained import TrainedGrowingGenerator
 
-# Stage 0 draws the layout that the stages above refine. LSUN 1 (session 41) drew another
-# scene with two of three seeds, so a stage 0 whose samples lose the photo's layout is
-# retrained from new weights, up to this many tries in all; the nearest to it is kept.
+# Stage 0 draws the layout that the stages above refine. LSUN 1 drew another scene with two
+# of three seeds, so a stage 0 whose samples lose the photo's layout is retrained from new
+# weights, up to this many tries in all; the nearest to it is kept, and the user told.
 LAYOUT_TRIES = 3
 
 
@@ -87,8 +87,14 @@ class ConSinGANTrainer(PyramidTrainer):
                 manifest.pop("failed_attempts", None)  # each try has its own attempts
                 fitted = self._fit_stage(k, sizes, reals, generator, stage_critic, z_opts,
                                          amps, manifest, weights_try=len(rejected))
-            if rejected:  # all tries drew another scene: the nearest to the photo's stays
+            if rejected:  # the try nearest the photo stays; the user looks at it
                 fitted = min(rejected + [fitted], key=lambda f: f.layout)
+                if not layout_lost(fitted.layout, k):
+                    self._log(f"warning: stage 0 drew another scene in {len(rejected)} of "
+                              f"{len(rejected) + 1} tries; kept one {fitted.layout:.1f}x "
+                              f"further from the photo than from its fellows: look at "
+                              f"previews/scale_00.png (a jumble of the photo's parts passes "
+                              f"this check), another --seed may draw the photo's scene")
             generator, stage_critic = fitted.generator, fitted.critic
             z_opts, amps = fitted.z_opts, fitted.amps
             fmt.save_scale(self.model_dir, k, generator, stage_critic, z_opts[k])
