@@ -587,9 +587,9 @@ def info(model_dir, as_json):
 
 
 def _reconstruction_summary(scale: dict) -> str:
-    """PSNR of the scale's reconstruction against its real image, with retries, and a
-    tries that drew another scene, and a colour drift or layout error above the trainer's
-    warnings (health.py) if any."""
+    """PSNR of the scale's reconstruction against its real image, with retries and the
+    stage-0 tries that drew another scene, and a colour drift or layout error above the
+    trainer's warnings (health.py) if any."""
     if scale.get("rec_error") is None:
         return "- (not recorded by this model's version)"
     text = (f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}, "

@@ -28,8 +28,9 @@ def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,
                 dtype_policy: str | None = None) -> ConSinGANStage:
     """Stage k's GAN, compiled: copies of `generator` (grown to k + 1 stages) and `critic`
     computing under `dtype_policy`, by default the config's `compute_policy()` (a retry
-    starts from the same weights), one Adam per trained part. The newest stage learns at lr_g, each older one
-    lr_scale times the next, the head as old as stage 0, the tail at lr_g (ConSinGAN's)."""
+    starts from the same weights), one Adam per trained part. The newest stage learns at
+    lr_g, each older one lr_scale times the next, the head as old as stage 0, the tail at
+    lr_g (ConSinGAN's)."""
     policy = dtype_policy or cfg.compute_policy()
     stage = ConSinGANStage(copy_of(generator, policy), copy_of(critic, policy), sizes[:k + 1],
                            cfg.trained_stages(k), cfg.trains_head(k), alpha=cfg.alpha,
