@@ -35,8 +35,13 @@ def isa_flags() -> list[str]:
 
 def fast_bfloat16() -> bool:
     """Whether training in bfloat16 is likely to pay here: the CPU has native bfloat16
-    dot products (AVX512_BF16 or AMX) and TensorFlow sees no GPU (untested there)."""
-    if not {"avx512_bf16", "amx_bf16"} & set(isa_flags()):
+    dot products (AVX512_BF16) without AMX, and TensorFlow sees no GPU (untested there).
+
+    Not with AMX: there oneDNN computes bfloat16 weight gradients with its AMX kernel
+    (brgconv_bwd_w), which returned NaN from finite inputs mid-training on an Intel Xeon
+    (docs/performance.md, session 43), while float32 trained the same stages."""
+    flags = set(isa_flags())
+    if "avx512_bf16" not in flags or "amx_bf16" in flags:
         return False
     import tensorflow as tf  # only here: the rest of this module is read without it
     return not tf.config.list_physical_devices("GPU")

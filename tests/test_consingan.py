@@ -83,6 +83,8 @@ def test_auto_dtype_policy_follows_the_machine(monkeypatch):
     assert auto.replace(dtype_policy="mixed_bfloat16").compute_policy() == "mixed_bfloat16"
     monkeypatch.setattr(machine, "isa_flags", lambda: ["avx2", "fma"])
     assert not machine.fast_bfloat16()
+    monkeypatch.setattr(machine, "isa_flags", lambda: ["avx512f", "avx512_bf16", "amx_bf16"])
+    assert not machine.fast_bfloat16()
 
 
 def random_noises(generator, sizes, batch=2, seed=0):
