@@ -30,7 +30,7 @@ import tensorflow as tf
 
 import singan_tf
 from singan_tf import machine
-from singan_tf.consingan.stage_training import (build_stage, first_critic, first_generator,
+from singan_tf.consingan.stage_training import (build_stage, first_generator, new_critic,
                                                 stage_dataset)
 from singan_tf.images import load_image
 from singan_tf.model_dir import read_manifest
@@ -79,9 +79,10 @@ def stage_iteration_flops(cfg, sizes):
     c, (height, width) = cfg.channels, sizes[-1]
     forward_g = (conv_flops(*sizes[0], 3, c) + conv_flops(height, width, c, 3)
                  + sum(cfg.convs_per_stage * conv_flops(h, w, c, c) for h, w in sizes))
-    widths = [3] + [c] * (cfg.critic_layers - 1) + [1]
+    layers = cfg.critic_layers_at(len(sizes) - 1)
+    widths = [3] + [c] * (layers - 1) + [1]
     forward_d = sum(conv_flops(height - 2 * (i + 1), width - 2 * (i + 1), *widths[i:i + 2])
-                    for i in range(cfg.critic_layers))
+                    for i in range(layers))
     return cfg.critic_steps * 15 * forward_d + 6 * forward_g + 3 * forward_d
 
 
@@ -122,7 +123,7 @@ def time_stage(cfg, k, sizes, timed_iters):
     for _ in range(k):
         generator = generator.grown()
     stage = build_stage(cfg.replace(steps_per_execution=1), k, sizes, generator,
-                        first_critic(cfg), seed=0, iterations=1)
+                        new_critic(cfg, k), seed=0, iterations=1)
     real = tf.random.uniform((1, *sizes[k], 3), -1, 1)
     return time_steps(stage, stage_dataset(real), timed_iters)
 

@@ -64,6 +64,12 @@ def test_config_checks_its_values():
         CONSINGAN.replace(dtype_policy="float16")
     with pytest.raises(SinGANError, match="align_corners must be true or false"):
         CONSINGAN.replace(align_corners="yes")
+    with pytest.raises(SinGANError, match="first_critic_layers must be a non-negative"):
+        CONSINGAN.replace(first_critic_layers=-1)
+    with pytest.raises(SinGANError, match="min_size must be at least 19"):
+        CONSINGAN.replace(min_size=16, first_critic_layers=9)
+    assert [CONSINGAN.replace(first_critic_layers=9).critic_layers_at(k) for k in (0, 1)] == \
+        [9, 5]
     # as --set gives them: JSON values, and bare strings
     assert parse_overrides(["dtype_policy=mixed_bfloat16", "lr_scale=0.2"]) == \
         {"dtype_policy": "mixed_bfloat16", "lr_scale": 0.2}
@@ -125,9 +131,10 @@ def test_mixed_bfloat16_copies_compute_in_bfloat16_and_answer_in_float32():
 
 
 def compiled_stage(generator, sizes, trained_stages, train_head, dtype_policy="float32",
-                   **options):
+                   critic_layers=5, **options):
     keras.utils.set_random_seed(0)  # the critic's initial weights
-    stage = ConSinGANStage(copy_of(generator, dtype_policy), copy_of(critic(8), dtype_policy),
+    stage_critic = copy_of(critic(8, critic_layers), dtype_policy)
+    stage = ConSinGANStage(copy_of(generator, dtype_policy), stage_critic,
                            sizes, trained_stages, train_head, seed=0, **options)
     adam = lambda: keras.optimizers.Adam(5e-4, beta_1=0.5)  # noqa: E731
     stage.compile(adam(), [adam() for _ in stage.trained_parts()])
@@ -278,6 +285,32 @@ def test_a_resumed_fit_draws_what_an_uninterrupted_one_does(consingan_model, tin
     resumed = singan_tf.trainer.make_trainer(tmp_path / "m", resume=True, verbose=0,
                                              tensorboard=False).fit(resume=True)
     np.testing.assert_array_equal(resumed.sample(2, seed=1), consingan_model.sample(2, seed=1))
+
+
+def test_a_deeper_stage_0_critic_is_seeded_resumable_and_learns(tiny_image, tmp_path):
+    """first_critic_layers: stage 0 trains a deeper critic and stage 1 a new one of the
+    usual depth; a fit stopped after stage 0 and resumed (from the deeper critic) gives the
+    same model; stage 0 with a deeper critic is seeded and learns to reconstruct."""
+    config = TINY.replace(stages=2, first_critic_layers=7)
+
+    def fit(directory, **kwargs):
+        return singan_tf.trainer.make_trainer(tmp_path / directory, config, seed=2, verbose=0,
+                                              tensorboard=False, **kwargs)
+    whole = fit("whole").fit(tiny_image)
+    assert [fmt.load_scale(tmp_path / "whole", k).discriminator.num_layers for k in (0, 1)] == [7, 5]
+    assert fit("cut").fit(tiny_image, max_new_scales=1) is None
+    resumed = fit("cut", resume=True).fit(resume=True)
+    np.testing.assert_array_equal(resumed.sample(2, seed=1), whole.sample(2, seed=1))
+    assert whole.sample(2, seed=1).shape == (2, 34, 40, 3)
+    real = tf.constant(make_image(16, 22)[None] / 127.5 - 1.0, tf.float32)
+
+    def new_stage():
+        stage = compiled_stage(GrowingGenerator(1, channels=8), [(16, 22)], [0], True,
+                               critic_layers=7)
+        stage.z_opts[0].assign(real)
+        return stage
+
+    assert_a_fit_is_seeded_and_learns(new_stage, real, 600)
 
 
 def test_a_mixed_bfloat16_fit_saves_float32_models(tiny_image, tmp_path):

@@ -26,6 +26,8 @@ class ConSinGANConfig(ConfigFields):
     # Networks
     channels: int = 64             # of every conv and of the feature maps between stages
     convs_per_stage: int = 3       # each stage's body; the critic has this + 2
+    first_critic_layers: int = 0   # > 0: stage 0's critic has this many convs instead, to
+                                   # see more of the layout; stage 1 starts a new critic
     leaky_slope: float = 0.05
     align_corners: bool = False    # upsample feature maps as ConSinGAN's PyTorch code does
     # Optimisation
@@ -59,7 +61,8 @@ class ConSinGANConfig(ConfigFields):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise SinGANError(f"config: {name} must be a positive integer, got {value!r}")
-        for name in ["fine_stages", "fine_iters_per_stage", "gp_window"]:
+        for name in ["fine_stages", "fine_iters_per_stage", "gp_window",
+                     "first_critic_layers"]:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise SinGANError(f"config: {name} must be a non-negative integer, "
@@ -90,10 +93,15 @@ class ConSinGANConfig(ConfigFields):
     def critic_layers(self) -> int:
         return self.convs_per_stage + 2
 
+    def critic_layers_at(self, stage: int) -> int:
+        """The convs of the critic that trains with `stage`."""
+        return self.first_critic_layers if stage == 0 and self.first_critic_layers else (
+            self.critic_layers)
+
     @property
     def critic_field(self) -> int:
-        """The critic's receptive field in pixels (11 for five 3x3 convs)."""
-        return 2 * self.critic_layers + 1
+        """The widest critic's receptive field in pixels (11 for five 3x3 convs)."""
+        return 2 * max(self.critic_layers, self.first_critic_layers) + 1
 
     def pyramid_spec(self, height: int, width: int) -> PyramidSpec:
         return consingan_spec(height, width, self.min_size, self.max_size, self.stages)

@@ -18,9 +18,10 @@ def first_generator(cfg: ConSinGANConfig) -> GrowingGenerator:
                             cfg.align_corners)
 
 
-def first_critic(cfg: ConSinGANConfig) -> Discriminator:
-    """The critic of stage 0, new weights; each later stage goes on training it."""
-    return patch_critic(cfg.channels, cfg.critic_layers, cfg.leaky_slope)
+def new_critic(cfg: ConSinGANConfig, stage: int) -> Discriminator:
+    """A critic with new weights for `stage`: stage 0's, and stage 1's after a deeper
+    stage-0 critic (first_critic_layers); every other stage goes on training the one below's."""
+    return patch_critic(cfg.channels, cfg.critic_layers_at(stage), cfg.leaky_slope)
 
 
 def build_stage(cfg: ConSinGANConfig, k: int, sizes, generator, critic, seed,

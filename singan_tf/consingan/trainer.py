@@ -21,7 +21,7 @@ from ..singan import SinGAN
 from ..trainer import CHECK_SAMPLES, PREVIEW_SAMPLES, PyramidTrainer
 from .config import CONSINGAN, ConSinGANConfig
 from .models import copy_of, upsample
-from .stage_training import build_stage, first_critic, first_generator, stage_dataset
+from .stage_training import build_stage, first_generator, new_critic, stage_dataset
 from .trained import TrainedGrowingGenerator
 
 # Stage 0 draws the layout that the stages above refine. LSUN 1 drew another scene with two
@@ -141,7 +141,8 @@ class ConSinGANTrainer(PyramidTrainer):
         generator = first_generator(cfg) if generator is None else generator.grown()
         z_opts = z_opts + [self._stage_z_opt(k, reals[0],
                                              generator.noise_shape(k, sizes[k], 1))]
-        stage_critic = stage_critic or first_critic(cfg)
+        if stage_critic is None or stage_critic.num_layers != cfg.critic_layers_at(k):
+            stage_critic = new_critic(cfg, k)
         # Stage k's noise: noise_amp_init x the RMSE of the grown generator's
         # reconstruction with no noise at stage k (ConSinGAN's).
         grown = generator([amp * z for amp, z in zip(amps + [0.0], z_opts)]).numpy()
