@@ -74,8 +74,10 @@ class ConSinGANConfig(ConfigFields):
             raise SinGANError(f"config: stages must be an integer of at least 2, "
                               f"got {self.stages!r}")
         if self.min_size < self.critic_field:
+            deeper = (f", with first_critic_layers={self.first_critic_layers}"
+                      if self.first_critic_layers > self.critic_layers else "")
             raise SinGANError(f"config: min_size must be at least {self.critic_field} "
-                              "(the critic's receptive field)")
+                              f"(the critic's receptive field{deeper})")
         if self.min_size > self.max_size:
             raise SinGANError(f"config: min_size ({self.min_size}) exceeds max_size "
                               f"({self.max_size})")
