@@ -297,8 +297,8 @@ def test_a_deeper_stage_0_critic_is_seeded_resumable_and_learns(tiny_image, tmp_
         return singan_tf.trainer.make_trainer(tmp_path / directory, config, seed=2, verbose=0,
                                               tensorboard=False, **kwargs)
     whole = fit("whole").fit(tiny_image)
-    critics = [fmt.load_scale(tmp_path / "whole", k).discriminator for k in (0, 1)]
-    assert [critic.num_layers for critic in critics] == [7, 5]
+    saved = [fmt.load_scale(tmp_path / "whole", k).discriminator for k in (0, 1)]
+    assert [stage_critic.num_layers for stage_critic in saved] == [7, 5]
     assert fit("cut").fit(tiny_image, max_new_scales=1) is None
     resumed = fit("cut", resume=True).fit(resume=True)
     np.testing.assert_array_equal(resumed.sample(2, seed=1), whole.sample(2, seed=1))

@@ -190,8 +190,8 @@ class ConSinGANTrainer(PyramidTrainer):
         return stage, history
 
     def _retry_change(self, n, size) -> str:
-        # bfloat16 stages went NaN at once, at any learning rate, on an Intel CPU with AMX
-        # (docs/performance.md, session 42)
+        # bfloat16 stages went NaN at once, at any learning rate, on an Intel CPU with AMX:
+        # oneDNN's AMX weight-gradient kernel (docs/performance.md, sessions 42-43)
         return ", in float32" if self.config.compute_policy() != "float32" else ""
 
     def _windowed(self, n, size) -> bool:
