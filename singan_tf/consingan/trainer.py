@@ -181,7 +181,7 @@ class ConSinGANTrainer(PyramidTrainer):
         keras.utils.set_random_seed(seed)
         iterations = cfg.iterations(k)
         stage = build_stage(cfg, k, sizes, generator, stage_critic, seed, iterations,
-                            lr_factor, dtype_policy="float32" if attempt else None)
+                            lr_factor, dtype_policy=self._attempt_policy(attempt))
         stage.noise_amps.assign(amps)
         for weight, z_opt in zip(stage.z_opts, z_opts):
             weight.assign(z_opt)
@@ -189,10 +189,15 @@ class ConSinGANTrainer(PyramidTrainer):
                             shuffle=False, callbacks=self._scale_callbacks(k, sizes, attempt))
         return stage, history
 
+    def _attempt_policy(self, attempt) -> str:
+        """The dtype policy of an attempt: a retry computes in float32 (bfloat16 stages
+        went NaN at once, at any learning rate, on an Intel CPU with AMX: oneDNN's AMX
+        weight-gradient kernel; docs/performance.md, sessions 42-43)."""
+        return "float32" if attempt else self.config.compute_policy()
+
     def _retry_change(self, n, size) -> str:
-        # bfloat16 stages went NaN at once, at any learning rate, on an Intel CPU with AMX:
-        # oneDNN's AMX weight-gradient kernel (docs/performance.md, sessions 42-43)
-        return ", in float32" if self.config.compute_policy() != "float32" else ""
+        changed = self._attempt_policy(1) != self._attempt_policy(0)
+        return f", in {self._attempt_policy(1)}" if changed else ""
 
     def _windowed(self, n, size) -> bool:
         return False  # every stage trains on its whole image
