@@ -37,7 +37,8 @@ path is right, its sampling path not. LSUN 1 with seed 0 drew forest above and b
 river of sky from stage 0 on, while stages 1-3 reconstructed the photo at 35-36 dB.
 `layout_error` asks whether the photo could be one of the samples; above `LAYOUT_WARNING`
 (`FIRST_STAGE_LAYOUT_WARNING` at stage 0) the ConSinGAN trainer warns, and retrains
-stage 0 from new weights (consingan/trainer.py).
+stage 0 from new weights; where stage 1 has lost it, stages 0 and 1 with a deeper stage-0
+critic (consingan/trainer.py).
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from singan_tf.consingan.config import CONSINGAN, ConSinGANConfig
 from singan_tf.consingan.models import (ConSinGANStage, GrowingGenerator, copy_of, critic,
                                         upsample)
 from singan_tf.consingan.stage_training import first_generator, stage_dataset
-from singan_tf.consingan.trainer import LAYOUT_TRIES
+from singan_tf.consingan.trainer import LAYOUT_TRIES, ConSinGANTrainer
 from singan_tf.errors import SinGANError
 from singan_tf.health import (FIRST_STAGE_LAYOUT_WARNING, LAYOUT_WARNING, STAGE_TOLERANCE,
                               ScaleHealth, layout_error, layout_lost)
@@ -447,6 +447,50 @@ def test_a_stage_0_retrained_into_the_photos_layout_still_tells_the_user(tiny_im
     stage_0, stage_1 = json.loads((tmp_path / "m" / "singan.json").read_text())["scales"]
     assert stage_0["rejected_layout_errors"] == [12.3, 12.8]
     assert (stage_0["layout_error"], stage_1["layout_error"]) == (1.4, 0.5)
+
+
+def test_a_stage_1_that_leaves_the_photos_layout_trains_stages_0_and_1_again(tiny_image,
+                                                                           tmp_path, capsys,
+                                                                           monkeypatch):
+    """Stage 1 scores as another scene the first time: stages 0 and 1 train again, once,
+    with the deepest stage-0 critic the coarsest stage takes (7 convs for 16 px); the
+    manifest's config and record say so, and a fit stopped right after that decision and
+    resumed gives the same model."""
+    config = TINY.replace(stages=3, iters_per_stage=10)
+    stage_1_size = tuple(config.pyramid_spec(34, 40).sizes[1])
+
+    def trainer(directory, stage_1_scores, **kwargs):
+        scores = iter(stage_1_scores)
+        monkeypatch.setattr("singan_tf.consingan.trainer.layout_error", lambda samples, real:
+                            next(scores) if tuple(real.shape[:2]) == stage_1_size else 0.5)
+        return singan_tf.trainer.make_trainer(tmp_path / directory, config, seed=2, verbose=1,
+                                              tensorboard=False, **kwargs)
+    whole = trainer("whole", [9.0, 0.5]).fit(tiny_image)
+    out = capsys.readouterr().out
+    assert out.count("training stages 0 and 1 again with a 7-conv stage-0 critic") == 1
+    assert out.count("stage 2/3:") == 2 and out.count("stage 3/3:") == 1
+    manifest = json.loads((tmp_path / "whole" / "singan.json").read_text())
+    assert manifest["config"]["first_critic_layers"] == 7
+    assert manifest["relayout"] == {"stage_1_layout_error": 9.0, "stage_0_layout_error": 0.5,
+                                    "first_critic_layers": 7}
+    assert [stage["layout_error"] for stage in manifest["scales"]] == [0.5, 0.5, 0.5]
+    assert fmt.load_scale(tmp_path / "whole", 0).discriminator.num_layers == 7
+
+    class Stopped(Exception):
+        pass
+    relayout = ConSinGANTrainer._relayout
+
+    def relayout_and_stop(self, *args):
+        relayout(self, *args)
+        raise Stopped
+    monkeypatch.setattr(ConSinGANTrainer, "_relayout", relayout_and_stop)
+    with pytest.raises(Stopped):
+        trainer("cut", [9.0]).fit(tiny_image)
+    assert "stages 0 and 1 again" in capsys.readouterr().out
+    monkeypatch.setattr(ConSinGANTrainer, "_relayout", relayout)
+    resumed = trainer("cut", [0.5], resume=True).fit(resume=True)
+    assert "resuming at stage 0" in capsys.readouterr().out
+    np.testing.assert_array_equal(resumed.sample(2, seed=1), whole.sample(2, seed=1))
 
 
 def test_tasks_that_need_scales_say_so(consingan_model, tiny_image):

@@ -28,6 +28,13 @@ from .trained import TrainedGrowingGenerator
 # of three seeds, so a stage 0 whose samples lose the photo's layout is retrained from new
 # weights, up to this many tries in all; the nearest to it is kept, and the user told.
 LAYOUT_TRIES = 3
+# Stage 1 trains stage 0 further, and its score is surer: in float32 LSUN 1's stage 0 drew
+# another scene at 4.65x (under stage 0's 6x) and two jumbles at about 1x; at stage 1 one
+# jumble had been put in order (1.1x) and the others scored 11.4x and 12.9x (docs/
+# performance.md, session 44). So where stage 1 has lost the layout, stages 0 and 1 train
+# again, once, with a stage-0 critic of this many convs (first_critic_layers): it kept
+# LSUN 1's scene with every seed tried, but it blurs healthy stage 0s, so it is no default.
+RELAYOUT_CRITIC_LAYERS = 9
 
 
 @dataclass
@@ -74,7 +81,8 @@ class ConSinGANTrainer(PyramidTrainer):
         generator, stage_critic, z_opts = (fmt.load_growing_generator(
             self.model_dir, manifest, critic=True) if done else (None, None, []))
         amps = [float(s["noise_amp"]) for s in manifest["scales"]]
-        for k in range(done, stop):
+        k = done
+        while k < stop:
             self.current_scale = k
             started = time.perf_counter()
             fitted, rejected = self._fit_stage(k, sizes, reals, generator, stage_critic,
@@ -95,10 +103,14 @@ class ConSinGANTrainer(PyramidTrainer):
                               f"further from the photo than from its fellows: look at "
                               f"previews/scale_00.png (a jumble of the photo's parts passes "
                               f"this check), another --seed may draw the photo's scene")
+            seconds = time.perf_counter() - started
+            manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
+            if k == 1 and layout_lost(fitted.layout, k) and self._relayout(manifest, fitted):
+                generator, stage_critic, z_opts, amps, k = None, None, [], [], 0
+                continue
             generator, stage_critic = fitted.generator, fitted.critic
             z_opts, amps = fitted.z_opts, fitted.amps
             fmt.save_scale(self.model_dir, k, generator, stage_critic, z_opts[k])
-            seconds = time.perf_counter() - started
             losses = {name: float(v[-1]) for name, v in fitted.history.history.items()}
             manifest["scales"].append({"index": k, "size": list(sizes[k]),
                                        "channels": cfg.channels, "noise_amp": amps[k],
@@ -109,7 +121,6 @@ class ConSinGANTrainer(PyramidTrainer):
                                        "rejected_layout_errors": [f.layout for f in rejected],
                                        "attempts": fitted.attempts})
             manifest.pop("failed_attempts", None)
-            manifest["train_seconds"] = round(manifest["train_seconds"] + seconds, 2)
             fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
             self._save_preview(k, fitted.reconstruction, reals[k],
                                fitted.samples[:PREVIEW_SAMPLES])
@@ -119,6 +130,7 @@ class ConSinGANTrainer(PyramidTrainer):
                 self._log(f"warning: {_far_from_the_photo(k, fitted.layout)}: they may draw "
                           f"another scene; look at previews/scale_{k:02d}.png, another --seed "
                           f"may draw the photo's")
+            k += 1
         self.current_scale = None
         if len(manifest["scales"]) < total:
             return None
@@ -126,6 +138,27 @@ class ConSinGANTrainer(PyramidTrainer):
                   f"-> {self.model_dir}")
         return SinGAN(manifest, TrainedGrowingGenerator(generator, amps, z_opts, sizes), reals,
                       path=self.model_dir)
+
+    def _relayout(self, manifest, stage_1: FittedStage) -> bool:
+        """Start the fit again from stage 0 with a deeper stage-0 critic (recorded in the
+        manifest's config, so a resumed fit trains the same), where this fit has none yet
+        and its coarsest stage is big enough for one. Whether it does."""
+        cfg = self.config
+        layers = min(RELAYOUT_CRITIC_LAYERS, (cfg.min_size - 1) // 2)  # its field fits
+        if cfg.first_critic_layers or layers <= cfg.critic_layers:
+            return False
+        self._log(f"warning: {_far_from_the_photo(1, stage_1.layout)}: stage 0 drew another "
+                  f"scene; training stages 0 and 1 again with a {layers}-conv stage-0 "
+                  f"critic, which sees more of the layout")
+        self.config = cfg.replace(first_critic_layers=layers)
+        manifest["config"] = self.config.to_dict()
+        manifest["relayout"] = {"stage_1_layout_error": stage_1.layout,
+                                "stage_0_layout_error": manifest["scales"][0]["layout_error"],
+                                "first_critic_layers": layers}
+        manifest["scales"] = []
+        manifest.pop("failed_attempts", None)
+        fmt.write_json_atomic(self.model_dir / fmt.MANIFEST, manifest)
+        return True
 
     def _fit_stage(self, k, sizes, reals, generator, stage_critic, z_opts, amps, manifest,
                    weights_try=0) -> FittedStage:
