@@ -151,6 +151,15 @@ def test_info_shows_a_scale_the_trainer_warned_about(model_copy, index, field, v
     assert len(flagged) == 1 and flagged[0].split()[0] == str(index)
 
 
+def test_info_says_when_stages_0_and_1_were_trained_again(model_copy):
+    manifest = json.loads((model_copy / "singan.json").read_text())
+    manifest["relayout"] = {"stage_1_layout_error": 12.9, "stage_0_layout_error": 4.65,
+                            "first_critic_layers": 9}
+    (model_copy / "singan.json").write_text(json.dumps(manifest))
+    assert ("stages 0 and 1 trained again with a 9-conv stage-0 critic: the first stage 1's "
+            "samples lay 12.9x further") in run("info", model_copy).output
+
+
 def test_info_reads_back_every_file_it_lists(model_copy):
     weights = model_copy / "scales" / "01" / "generator.keras"
     weights.write_bytes(weights.read_bytes()[:500])  # truncated
