@@ -153,7 +153,7 @@ class ConSinGANTrainer(PyramidTrainer):
         self.config = cfg.replace(first_critic_layers=layers)
         manifest["config"] = self.config.to_dict()
         manifest["relayout"] = {"stage_1_layout_error": stage_1.layout,
-                                "stage_0_layout_error": manifest["scales"][0]["layout_error"],
+                                "stage_0_layout_error": manifest["scales"][0].get("layout_error"),
                                 "first_critic_layers": layers}
         manifest["scales"] = []
         manifest.pop("failed_attempts", None)
