@@ -28,6 +28,9 @@ class ConSinGANConfig(ConfigFields):
     convs_per_stage: int = 3       # each stage's body; the critic has this + 2
     first_critic_layers: int = 0   # > 0: stage 0's critic has this many convs instead, to
                                    # see more of the layout; stage 1 starts a new critic
+    relayout_critic_layers: int = 9  # where stage 1 lost the layout, stages 0 and 1 train
+                                     # again with first_critic_layers this (at most what
+                                     # min_size takes); 0: never
     leaky_slope: float = 0.05
     align_corners: bool = False    # upsample feature maps as ConSinGAN's PyTorch code does
     # Optimisation
@@ -62,7 +65,7 @@ class ConSinGANConfig(ConfigFields):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise SinGANError(f"config: {name} must be a positive integer, got {value!r}")
         for name in ["fine_stages", "fine_iters_per_stage", "gp_window",
-                     "first_critic_layers"]:
+                     "first_critic_layers", "relayout_critic_layers"]:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise SinGANError(f"config: {name} must be a non-negative integer, "

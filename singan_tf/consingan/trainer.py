@@ -28,13 +28,6 @@ from .trained import TrainedGrowingGenerator
 # of three seeds, so a stage 0 whose samples lose the photo's layout is retrained from new
 # weights, up to this many tries in all; the nearest to it is kept, and the user told.
 LAYOUT_TRIES = 3
-# Stage 1 trains stage 0 further, and its score is surer: in float32 LSUN 1's stage 0 drew
-# another scene at 4.65x (under stage 0's 6x) and two jumbles at about 1x; at stage 1 one
-# jumble had been put in order (1.1x) and the others scored 11.4x and 12.9x (docs/
-# performance.md, session 44). So where stage 1 has lost the layout, stages 0 and 1 train
-# again, once, with a stage-0 critic of this many convs (first_critic_layers): it kept
-# LSUN 1's scene with every seed tried, but it blurs healthy stage 0s, so it is no default.
-RELAYOUT_CRITIC_LAYERS = 9
 
 
 @dataclass
@@ -140,11 +133,19 @@ class ConSinGANTrainer(PyramidTrainer):
                       path=self.model_dir)
 
     def _relayout(self, manifest, stage_1: FittedStage) -> bool:
-        """Start the fit again from stage 0 with a deeper stage-0 critic (recorded in the
-        manifest's config, so a resumed fit trains the same), where this fit has none yet
-        and its coarsest stage is big enough for one. Whether it does."""
+        """Start the fit again from stage 0 with a stage-0 critic of relayout_critic_layers
+        (recorded in the manifest's config, so a resumed fit trains the same), where this
+        fit has no deeper one yet and its coarsest stage is big enough for one. Whether it
+        does.
+
+        Stage 1 trains stage 0 further, and its layout score is surer: in float32 LSUN 1's
+        stage 0 drew another scene at 4.65x (under stage 0's 6x) and two jumbles at about
+        1x; at stage 1 one jumble had been put in order (1.1x) and the others scored 12.9x
+        and 11.4x. A 9-conv stage-0 critic kept LSUN 1's scene with every seed tried, but
+        it blurs healthy stage 0s, so it is only the remedy (docs/performance.md, sessions
+        43-44)."""
         cfg = self.config
-        layers = min(RELAYOUT_CRITIC_LAYERS, (cfg.min_size - 1) // 2)  # its field fits
+        layers = min(cfg.relayout_critic_layers, (cfg.min_size - 1) // 2)  # its field fits
         if cfg.first_critic_layers or layers <= cfg.critic_layers:
             return False
         self._log(f"warning: {_far_from_the_photo(1, stage_1.layout)}: stage 0 drew another "
