@@ -582,8 +582,8 @@ def info(model_dir, as_json):
                        f"{'-':>8}  -")
     for n, attempts in sorted(manifest.get("failed_attempts", {}).items()):
         click.echo(f"scale {n} is retraining after {len(attempts)} diverged attempt(s)")
-    if manifest.get("relayout"):
-        relayout = manifest["relayout"]
+    relayout = manifest.get("relayout")
+    if relayout:
         click.echo(f"stages 0 and 1 trained again with a {relayout['first_critic_layers']}-conv "
                    f"stage-0 critic: the first stage 1's samples lay "
                    f"{relayout['stage_1_layout_error']:.1f}x further from the photo than from "

@@ -75,6 +75,11 @@ def test_config_checks_its_values():
         CONSINGAN.replace(min_size=16, first_critic_layers=9)
     assert [CONSINGAN.replace(first_critic_layers=9).critic_layers_at(k) for k in (0, 1)] == \
         [9, 5]
+    # a relayout's stage-0 critic: as set, as deep as min_size takes, none where no deeper
+    assert CONSINGAN.relayout_layers == 9
+    assert TINY.replace(relayout_critic_layers=9).relayout_layers == 7  # 16 px: 15 px field
+    assert CONSINGAN.replace(first_critic_layers=7).relayout_layers == 0
+    assert CONSINGAN.replace(relayout_critic_layers=5).relayout_layers == 0
     # as --set gives them: JSON values, and bare strings
     assert parse_overrides(["dtype_policy=mixed_bfloat16", "lr_scale=0.2"]) == \
         {"dtype_policy": "mixed_bfloat16", "lr_scale": 0.2}

@@ -108,6 +108,14 @@ class ConSinGANConfig(ConfigFields):
         """The widest critic's receptive field in pixels (11 for five 3x3 convs)."""
         return 2 * max(self.critic_layers, self.first_critic_layers) + 1
 
+    @property
+    def relayout_layers(self) -> int:
+        """The stage-0 critic's convs for a relayout: relayout_critic_layers, at most those
+        whose field min_size takes; 0 (none) where that is no deeper than the usual critic
+        or stage 0 already has a deeper one."""
+        layers = min(self.relayout_critic_layers, (self.min_size - 1) // 2)
+        return 0 if self.first_critic_layers or layers <= self.critic_layers else layers
+
     def pyramid_spec(self, height: int, width: int) -> PyramidSpec:
         return consingan_spec(height, width, self.min_size, self.max_size, self.stages)
 

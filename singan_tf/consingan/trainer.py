@@ -133,10 +133,9 @@ class ConSinGANTrainer(PyramidTrainer):
                       path=self.model_dir)
 
     def _relayout(self, manifest, stage_1: FittedStage) -> bool:
-        """Start the fit again from stage 0 with a stage-0 critic of relayout_critic_layers
-        (recorded in the manifest's config, so a resumed fit trains the same), where this
-        fit has no deeper one yet and its coarsest stage is big enough for one. Whether it
-        does.
+        """Start the fit again from stage 0 with a stage-0 critic of the config's
+        relayout_layers (recorded in the manifest's config, so a resumed fit trains the
+        same), where it has any. Whether it does.
 
         Stage 1 trains stage 0 further, and its layout score is surer: in float32 LSUN 1's
         stage 0 drew another scene at 4.65x (under stage 0's 6x) and two jumbles at about
@@ -145,8 +144,8 @@ class ConSinGANTrainer(PyramidTrainer):
         it blurs healthy stage 0s, so it is only the remedy (docs/performance.md, sessions
         43-44)."""
         cfg = self.config
-        layers = min(cfg.relayout_critic_layers, (cfg.min_size - 1) // 2)  # its field fits
-        if cfg.first_critic_layers or layers <= cfg.critic_layers:
+        layers = cfg.relayout_layers
+        if not layers:
             return False
         self._log(f"warning: {_far_from_the_photo(1, stage_1.layout)}: stage 0 drew another "
                   f"scene; training stages 0 and 1 again with a {layers}-conv stage-0 "
