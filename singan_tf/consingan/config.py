@@ -2,7 +2,9 @@
 
 The `consingan` preset keeps 2000 iterations at the coarse stages, where the layout is
 learned (1000 broke it on both images tried), and gives the two finest stages 500
-(docs/performance.md, "ConSinGAN's recipe as a whole").
+(docs/performance.md, "ConSinGAN's recipe as a whole"). It upsamples the feature maps as
+ConSinGAN's code does (`align_corners`): with TF's half-pixel resize its samples kept the
+photo's layout, near-copies (docs/performance.md, "ConSinGAN's resize in the preset").
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ class ConSinGANConfig(ConfigFields):
                                      # min_size takes); 0: never
     leaky_slope: float = 0.05
     align_corners: bool = False    # upsample feature maps as ConSinGAN's PyTorch code does
+                                   # (the preset's; False here: models saved before the
+                                   # option existed used TF's half-pixel resize)
     # Optimisation
     iters_per_stage: int = 2000
     fine_stages: int = 0           # the last this many stages train fine_iters_per_stage
@@ -143,4 +147,4 @@ class ConSinGANConfig(ConfigFields):
         return stage < self.train_depth
 
 
-CONSINGAN = ConSinGANConfig(fine_stages=2, fine_iters_per_stage=500)
+CONSINGAN = ConSinGANConfig(fine_stages=2, fine_iters_per_stage=500, align_corners=True)
