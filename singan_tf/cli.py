@@ -560,7 +560,10 @@ def info(model_dir, as_json):
     config = configs.config_from_manifest(manifest)
     family_default = "consingan" if config.family == "consingan" else "paper"
     base = manifest["preset"] if manifest["preset"] in configs.PRESETS else family_default
-    changed = config.differences(configs.preset(base))
+    # An option missing from the manifest did not exist when the model was fitted: it holds
+    # its default, which was that preset's then, whatever today's preset says.
+    changed = {name: value for name, value in config.differences(configs.preset(base)).items()
+               if name in manifest["config"]}
     if changed:
         settings = ", ".join(f"{name}={json.dumps(value)}" for name, value in changed.items())
         click.echo(f"settings:   {settings} (beyond {base})")

@@ -45,6 +45,12 @@ def test_fit_sample_info_end_to_end(tmp_path):
     settings = next(line for line in info.output.splitlines() if line.startswith("settings:"))
     assert "max_channels=16" in settings and "critic_steps=1" in settings
     assert "crop_size" not in settings  # as the preset has it
+    saved = json.loads((model / "singan.json").read_text())
+    del saved["config"]["crop_size"]  # as a model fitted before the option existed
+    (model / "singan.json").write_text(json.dumps(saved))
+    settings = next(line for line in run("info", model).output.splitlines()
+                    if line.startswith("settings:"))
+    assert "crop_size" not in settings and "max_channels=16" in settings
     scales = json.loads(run("info", model, "--json").output)["scales"]
     for scale in scales:  # each scale's reconstruction error, as measured after training
         assert f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}" in info.output
