@@ -488,8 +488,9 @@ def test_the_coarse_scales_can_have_deeper_networks(tmp_path, tiny_image, deep_c
     many convs, and D too unless coarse_deep_critic=false; a scale whose depth differs from
     the one below starts from fresh networks (it cannot inherit other shapes). The scales
     above 0 reconstruct better than their inputs, and a fit is deterministic under its
-    seed. (Scale 0, 60 iterations at the default depth, ends about at its zeros' error:
-    0.222 against 0.219 on an Intel Xeon with AMX, just under it on a Zen 4.)"""
+    seed (checked where both G and D change depth). (Scale 0, 60 iterations at the default
+    depth, ends about at its zeros' error: 0.222 against 0.219 on an Intel Xeon with AMX,
+    just under it on a Zen 4.)"""
     cfg = TINY.replace(iters_per_scale=60, coarse_scales=2, shallow_coarse_scales=1,
                        coarse_num_layers=7, coarse_deep_critic=deep_critic)
     model = singan_tf.fit(tiny_image, tmp_path / "m", cfg, seed=3, verbose=0,
@@ -502,9 +503,10 @@ def test_the_coarse_scales_can_have_deeper_networks(tmp_path, tiny_image, deep_c
     assert all(s["rec_error"] < s["input_error"] for s in scales[1:])
     images = model.sample(2, seed=4)
     assert images.shape == (2, *model.sizes[-1], 3)
-    again = singan_tf.fit(tiny_image, tmp_path / "again", cfg, seed=3, verbose=0,
-                          tensorboard=False)
-    np.testing.assert_array_equal(again.sample(2, seed=4), images)
+    if deep_critic:  # the case with every depth change; one refit keeps CI short
+        again = singan_tf.fit(tiny_image, tmp_path / "again", cfg, seed=3, verbose=0,
+                              tensorboard=False)
+        np.testing.assert_array_equal(again.sample(2, seed=4), images)
 
 
 def test_deeper_coarse_networks_leave_the_layout_scales_shallow_and_need_room():
