@@ -558,12 +558,12 @@ def info(model_dir, as_json):
     click.echo(f"task:       {manifest['task']}")
     click.echo(f"preset:     {manifest['preset']} (seed {manifest['seed']})")
     config = configs.config_from_manifest(manifest)
-    family_default = "consingan" if config.family == "consingan" else "paper"
-    base = manifest["preset"] if manifest["preset"] in configs.PRESETS else family_default
-    # An option missing from the manifest did not exist when the model was fitted: it holds
-    # its default, which was that preset's then, whatever today's preset says.
-    changed = {name: value for name, value in config.differences(configs.preset(base)).items()
-               if name in manifest["config"]}
+    base = configs.reference_preset(config, manifest["preset"])
+    changed = manifest.get("settings")
+    if changed is None:  # fitted before the manifest recorded them: against today's preset,
+        # leaving out the options it did not save (they did not exist yet)
+        changed = {name: value for name, value in config.differences(
+            configs.preset(base)).items() if name in manifest["config"]}
     if changed:
         settings = ", ".join(f"{name}={json.dumps(value)}" for name, value in changed.items())
         click.echo(f"settings:   {settings} (beyond {base})")

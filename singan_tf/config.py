@@ -337,6 +337,14 @@ def config_from_manifest(manifest: dict) -> SinGANConfig | ConSinGANConfig:
     return FAMILIES[family].from_dict(manifest["config"])
 
 
+def reference_preset(config, name: str) -> str:
+    """The preset a fit's options are told against: the one it was fitted from, or, for a
+    config of the caller's own (`name` no preset), its family's reference."""
+    if name in PRESETS:
+        return name
+    return "consingan" if config.family == "consingan" else "paper"
+
+
 def preset(name: str) -> SinGANConfig | ConSinGANConfig:
     try:
         return PRESETS[name]

@@ -35,7 +35,8 @@ import numpy as np
 
 from . import atomic
 from . import models  # noqa: F401  (registers the Keras classes for loading)
-from .config import config_from_manifest
+from .config import config_from_manifest, reference_preset
+from .config import preset as preset_config
 from .errors import ModelDirError, SinGANError
 from .trained_pyramid import TrainedScale
 
@@ -70,8 +71,11 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 def new_manifest(config, preset: str, seed: int, source: str,
                  source_size, sizes, factor: float, task: str = "generation", **extra) -> dict:
+    """`settings` records the options set beyond the preset as it stands at fit time, so that
+    a later change of the preset does not make its old values look set by the user."""
+    settings = config.differences(preset_config(reference_preset(config, preset)))
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "task": task,
-            "preset": preset, "seed": seed, "config": config.to_dict(),
+            "preset": preset, "seed": seed, "config": config.to_dict(), "settings": settings,
             "source_image": source, "source_size": list(source_size),
             "sizes": [list(s) for s in sizes], "scale_factor": factor,
             "num_scales": len(sizes), "scales": [], "train_seconds": 0.0, **extra}

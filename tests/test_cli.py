@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+import singan_tf
 from singan_tf.cli import main
 
 from conftest import write_image
@@ -30,7 +31,12 @@ def assert_user_error(result, message, code=1):
     assert "Traceback" not in result.output
 
 
-def test_fit_sample_info_end_to_end(tmp_path):
+def info_settings(model) -> str:
+    return next(line for line in run("info", model).output.splitlines()
+                if line.startswith("settings:"))
+
+
+def test_fit_sample_info_end_to_end(tmp_path, monkeypatch):
     image = write_image(tmp_path / "in.png", 60, 72, mode="RGBA")  # like colusseum.png
     model = tmp_path / "model"
     result = run("fit", image, "-o", model, *TINY_ARGS, "--seed", 3, "--set", "max_channels=16",
@@ -45,12 +51,17 @@ def test_fit_sample_info_end_to_end(tmp_path):
     settings = next(line for line in info.output.splitlines() if line.startswith("settings:"))
     assert "max_channels=16" in settings and "critic_steps=1" in settings
     assert "crop_size" not in settings  # as the preset has it
-    saved = json.loads((model / "singan.json").read_text())
-    del saved["config"]["crop_size"]  # as a model fitted before the option existed
-    (model / "singan.json").write_text(json.dumps(saved))
-    settings = next(line for line in run("info", model).output.splitlines()
-                    if line.startswith("settings:"))
-    assert "crop_size" not in settings and "max_channels=16" in settings
+    with monkeypatch.context() as later:  # the preset changes after the fit
+        later.setitem(singan_tf.PRESETS, "fast", singan_tf.FAST.replace(crop_size=48))
+        assert "crop_size" not in info_settings(model)
+        saved = json.loads((model / "singan.json").read_text())
+        del saved["settings"]  # as a model fitted before the manifest recorded them: told
+        (model / "singan.json").write_text(json.dumps(saved))  # against today's preset
+        assert "crop_size=64" in info_settings(model)
+        del saved["config"]["crop_size"]  # ... unless fitted before the option existed
+        (model / "singan.json").write_text(json.dumps(saved))
+        assert "crop_size" not in info_settings(model)
+        assert "max_channels=16" in info_settings(model)
     scales = json.loads(run("info", model, "--json").output)["scales"]
     for scale in scales:  # each scale's reconstruction error, as measured after training
         assert f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}" in info.output
