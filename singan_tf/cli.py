@@ -560,8 +560,8 @@ def info(model_dir, as_json):
     config = configs.config_from_manifest(manifest)
     base = configs.reference_preset(config, manifest["preset"])
     changed = manifest.get("settings")
-    if changed is None:  # fitted before the manifest recorded them: against today's preset,
-        # leaving out the options it did not save (they did not exist yet)
+    if changed is None:  # a model from before the manifest recorded them: told against
+        # today's preset, less the options it never saved (they did not exist yet)
         changed = {name: value for name, value in config.differences(
             configs.preset(base)).items() if name in manifest["config"]}
     if changed:
