@@ -31,9 +31,8 @@ def assert_user_error(result, message, code=1):
     assert "Traceback" not in result.output
 
 
-def info_settings(model) -> str:
-    return next(line for line in run("info", model).output.splitlines()
-                if line.startswith("settings:"))
+def settings_line(info_output: str) -> str:
+    return next(line for line in info_output.splitlines() if line.startswith("settings:"))
 
 
 def test_fit_sample_info_end_to_end(tmp_path, monkeypatch):
@@ -48,20 +47,20 @@ def test_fit_sample_info_end_to_end(tmp_path, monkeypatch):
 
     info = run("info", model)
     assert info.exit_code == 0 and "(complete)" in info.output and "34x40" in info.output
-    settings = next(line for line in info.output.splitlines() if line.startswith("settings:"))
+    settings = settings_line(info.output)
     assert "max_channels=16" in settings and "critic_steps=1" in settings
     assert "crop_size" not in settings  # as the preset has it
     with monkeypatch.context() as later:  # the preset changes after the fit
         later.setitem(singan_tf.PRESETS, "fast", singan_tf.FAST.replace(crop_size=48))
-        assert "crop_size" not in info_settings(model)
+        assert "crop_size" not in settings_line(run("info", model).output)
         saved = json.loads((model / "singan.json").read_text())
         del saved["settings"]  # as a model fitted before the manifest recorded them: told
         (model / "singan.json").write_text(json.dumps(saved))  # against today's preset
-        assert "crop_size=64" in info_settings(model)
+        assert "crop_size=64" in settings_line(run("info", model).output)
         del saved["config"]["crop_size"]  # ... unless fitted before the option existed
         (model / "singan.json").write_text(json.dumps(saved))
-        assert "crop_size" not in info_settings(model)
-        assert "max_channels=16" in info_settings(model)
+        settings = settings_line(run("info", model).output)
+        assert "crop_size" not in settings and "max_channels=16" in settings
     scales = json.loads(run("info", model, "--json").output)["scales"]
     for scale in scales:  # each scale's reconstruction error, as measured after training
         assert f"{scale['rec_psnr_db']:.1f} dB (MSE {scale['rec_error']:.4f}" in info.output
