@@ -28,6 +28,7 @@ setup(
         "aiohttp>=3.14,<4",  # the REST server: HTTP parsing, body limits, keep-alive
     ],
     extras_require={"ray": ["ray>=2.60,<3"],
-                    "test": ["pytest>=9.2,<10", "hypothesis>=6.170,<7", "ray>=2.60,<3"]},
+                    "test": ["pytest>=9.2,<10", "pytest-xdist>=3.8,<4", "hypothesis>=6.170,<7",
+                             "ray>=2.60,<3"]},
     entry_points={"console_scripts": ["singan-tf=singan_tf.cli:main"]},
 )
