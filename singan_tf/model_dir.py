@@ -228,6 +228,8 @@ def _manifest_problem(manifest: dict) -> str | None:
         return f"an sr model needs an sr_factor > 1, got {factor!r}"
     if not isinstance(manifest["config"], dict):
         return "config must be an object"
+    if not isinstance(manifest.get("settings", {}), dict):
+        return "settings must be an object"
     try:
         config_from_manifest(manifest)
     except (SinGANError, TypeError) as err:

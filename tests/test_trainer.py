@@ -114,6 +114,7 @@ def _edit_manifest(model_dir, **changes):
     (lambda d: _edit_manifest(d, sizes=[[24, 28], [30, "x"]]), "sizes must be 3 .* pairs"),
     (lambda d: _edit_manifest(d, scales=[{"noise_amp": "loud"}]), "scale 0 has no valid noise"),
     (lambda d: _edit_manifest(d, config={"max_size": -5}), "bad config: .*max_size"),
+    (lambda d: _edit_manifest(d, settings=["crop_size"]), "settings must be an object"),
     (lambda d: _edit_manifest(d, config={"max_size": 40, "newer_option": True}),
      r"bad config: .*unknown option\(s\) \['newer_option'\]"),
 ])
