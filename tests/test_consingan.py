@@ -83,7 +83,7 @@ def test_config_checks_its_values():
     # as --set gives them: JSON values, and bare strings
     assert parse_overrides(["dtype_policy=mixed_bfloat16", "lr_scale=0.2"]) == \
         {"dtype_policy": "mixed_bfloat16", "lr_scale": 0.2}
-    assert CONSINGAN.iterations(3) == 2000 and CONSINGAN.iterations(4) == 500
+    assert CONSINGAN.iterations(4) == 2000 and CONSINGAN.iterations(5) == 500
     # the preset resizes as ConSinGAN; a manifest written before the option keeps TF's
     assert CONSINGAN.align_corners and not ConSinGANConfig.from_dict({}).align_corners
     assert list(CONSINGAN.trained_stages(4)) == [2, 3, 4]

@@ -1,10 +1,12 @@
 """ConSinGAN's hyperparameters: one frozen dataclass with its paper's defaults.
 
-The `consingan` preset keeps 2000 iterations at the coarse stages, where the layout is
-learned (1000 broke it on both images tried), and gives the two finest stages 500
-(docs/performance.md, "ConSinGAN's recipe as a whole"). It upsamples the feature maps as
-ConSinGAN's code does (`align_corners`): with TF's half-pixel resize its samples kept the
-photo's layout, near-copies (docs/performance.md, "ConSinGAN's resize in the preset").
+The `consingan` preset keeps ConSinGAN's 2000 iterations at stages 0-4 and gives only the
+finest stage 500. 1000 at the coarse stages broke the layout (docs/performance.md,
+"ConSinGAN's recipe as a whole"); 500 at stage 4, which trains stages 2-3 along, left the
+objects as broken as stages 2-3 draw them, where 2000 redrew them whole on both images tried
+("Stage 4 with ConSinGAN's 2000 iterations"). It upsamples the feature maps as ConSinGAN's
+code does (`align_corners`): with TF's half-pixel resize its samples kept the photo's layout,
+near-copies (docs/performance.md, "ConSinGAN's resize in the preset").
 """
 from __future__ import annotations
 
@@ -147,4 +149,4 @@ class ConSinGANConfig(ConfigFields):
         return stage < self.train_depth
 
 
-CONSINGAN = ConSinGANConfig(fine_stages=2, fine_iters_per_stage=500, align_corners=True)
+CONSINGAN = ConSinGANConfig(fine_stages=1, fine_iters_per_stage=500, align_corners=True)
