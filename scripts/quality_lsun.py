@@ -15,10 +15,10 @@ both published models and the real image itself. The published samples are JPEGs
 the photo) and ours PNGs, and JPEG's quantization smooths the grain that both numbers read
 (on LSUN 6 ours scored noise 3.90 and NIQE 56.6 as PNGs, 3.59 and 61.8 encoded as theirs),
 so ours are also scored encoded as the published samples are (`niqe_as_published`,
-`noise_sigma_as_published`): compare those with the published models. Writes OUT/table.md (one row per image,
-ours next to the published models), OUT/results.json and a contact sheet per image,
-OUT/sheets/NAME.jpg: a row each for ours, SinGAN and ConSinGAN, every row the real image
-and then 4 samples.
+`noise_sigma_as_published`): compare those with the published models. Writes
+OUT/table.md (one row per image, ours next to the published models), OUT/results.json and
+a contact sheet per image, OUT/sheets/NAME.jpg: a row each for ours, SinGAN and ConSinGAN,
+every row the real image and then 4 samples.
 """
 from __future__ import annotations
 

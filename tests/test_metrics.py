@@ -120,3 +120,24 @@ def test_evaluate_command(fitted_model_dir, tiny_image, tmp_path):
     assert result.exit_code == 0 and "diversity" in result.output
     result = runner.invoke(main, ["evaluate", "--real", str(tiny_image), str(tmp_path / "none")])
     assert result.exit_code == 1 and "neither" in result.output
+
+
+def test_quality_lsun_encodes_our_samples_as_the_published_jpegs(tmp_path):
+    """Our PNG encoded with a published JPEG's tables and subsampling is, pixel for pixel,
+    that JPEG's encoder's output: the grain both NIQE and the noise level read is smoothed
+    alike (PIL's default quality, 75, gives other pixels)."""
+    spec = importlib.util.spec_from_file_location(
+        "quality_lsun", Path(__file__).resolve().parents[1] / "scripts" / "quality_lsun.py")
+    quality_lsun = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality_lsun)
+    rng = np.random.default_rng(0)
+    ours = (image() * 255 + rng.normal(0, 8, (48, 64, 3))).clip(0, 255).astype(np.uint8)
+    png, published, default = [tmp_path / name
+                               for name in ("ours.png", "published.jpg", "default.jpg")]
+    Image.fromarray(ours).save(png)
+    Image.fromarray(ours).save(published, quality=80, subsampling="4:2:0")
+    Image.fromarray(ours).save(default)
+    encoded = quality_lsun.encoded_like(png, published)
+    assert np.array_equal(encoded, quality_lsun.load_rgb(published))
+    assert not np.array_equal(encoded, quality_lsun.load_rgb(default))
+    assert naturalness.noise_sigma(encoded) < naturalness.noise_sigma(ours / 255.0)
