@@ -23,14 +23,13 @@ every row the real image and then 4 samples.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import io
 
 import numpy as np
 from PIL import Image, JpegImagePlugin
@@ -84,11 +83,17 @@ def score(eval_script: Path, real: Path, fakes, json_path: Path) -> dict:
     if not json_path.exists():
         run([sys.executable, eval_script, "--real", real, "--fake", *fakes, "--json", json_path])
     result = json.loads(json_path.read_text())
-    images = [load_rgb(path) for path in fakes]
     return {"swd": result["swd"]["mean"], "swd_centered": result["swd_centered"]["mean"],
             "diversity": result["diversity"]["gray"],
-            "niqe": float(np.mean([naturalness.niqe(image) for image in images])),
-            "noise_sigma": float(np.mean([naturalness.noise_sigma(image) for image in images]))}
+            **grain([load_rgb(path) for path in fakes])}
+
+
+def grain(images, suffix="") -> dict:
+    """Mean NIQE and noise level of images in [0, 1], keyed niqe{suffix} and
+    noise_sigma{suffix}."""
+    return {f"niqe{suffix}": float(np.mean([naturalness.niqe(i) for i in images])),
+            f"noise_sigma{suffix}": float(np.mean([naturalness.noise_sigma(i)
+                                                   for i in images]))}
 
 
 def load_rgb(path) -> np.ndarray:
@@ -102,14 +107,6 @@ def encoded_like(path, published: Path) -> np.ndarray:
     Image.open(path).convert("RGB").save(buffer, "JPEG", qtables=reference.quantization,
                                          subsampling=JpegImagePlugin.get_sampling(reference))
     return load_rgb(buffer)
-
-
-def grain_as_published(fakes, published: Path) -> dict:
-    """NIQE and noise level of `fakes` encoded as the published samples are."""
-    images = [encoded_like(path, published) for path in fakes]
-    return {"niqe_as_published": float(np.mean([naturalness.niqe(i) for i in images])),
-            "noise_sigma_as_published": float(np.mean([naturalness.noise_sigma(i)
-                                                       for i in images]))}
 
 
 def write_sheet(real: Path, rows: dict, path: Path) -> None:
@@ -183,7 +180,8 @@ def main():
                "ours": score(args.eval, real, ours, scores_dir / f"{real.stem}_ours.json")}
         published = {model: sorted((args.lsun / model).glob(f"{real.stem}_*.jpg"))
                      for model in PUBLISHED}
-        row["ours"].update(grain_as_published(ours, published["consingan"][0]))
+        row["ours"].update(grain([encoded_like(path, published["consingan"][0])
+                                  for path in ours], suffix="_as_published"))
         for model, fakes in published.items():
             row[model] = score(args.eval, real, fakes, scores_dir / f"{real.stem}_{model}.json")
         write_sheet(real, {f"ours ({args.preset})": ours, "SinGAN": published["singan"],

@@ -47,12 +47,18 @@ def test_frechet_distance():
     assert metrics.frechet_distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=0.01)
 
 
+def module_from(path, name):
+    """A Python file outside the package, imported (registered in sys.modules, where the
+    reference script's dataclasses look themselves up)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def reference_module():
-    spec = importlib.util.spec_from_file_location("singan_eval", REFERENCE)
-    reference = importlib.util.module_from_spec(spec)
-    sys.modules["singan_eval"] = reference  # its dataclasses look themselves up there
-    spec.loader.exec_module(reference)
-    return reference
+    return module_from(REFERENCE, "singan_eval")
 
 
 def photo(long_side=250):
@@ -126,10 +132,8 @@ def test_quality_lsun_encodes_our_samples_as_the_published_jpegs(tmp_path):
     """Our PNG encoded with a published JPEG's tables and subsampling is, pixel for pixel,
     that JPEG's encoder's output: the grain both NIQE and the noise level read is smoothed
     alike (PIL's default quality, 75, gives other pixels)."""
-    spec = importlib.util.spec_from_file_location(
-        "quality_lsun", Path(__file__).resolve().parents[1] / "scripts" / "quality_lsun.py")
-    quality_lsun = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(quality_lsun)
+    quality_lsun = module_from(
+        Path(__file__).resolve().parents[1] / "scripts" / "quality_lsun.py", "quality_lsun")
     rng = np.random.default_rng(0)
     ours = (image() * 255 + rng.normal(0, 8, (48, 64, 3))).clip(0, 255).astype(np.uint8)
     png, published, default = [tmp_path / name
